@@ -1,0 +1,1 @@
+"""Flowplane: declarative business workflows on one message plane."""

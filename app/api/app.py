@@ -1,0 +1,54 @@
+"""Builds the Litestar application from a wired :class:`~app.bootstrap.Container`."""
+
+from collections.abc import Iterator
+from importlib.metadata import version
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from sqlmodel import Session
+
+from app.api.accounts import SessionRoutes, UserRoutes
+from app.api.health import health, ready
+from app.api.problems import EXCEPTION_HANDLERS
+from app.api.ratelimit import Limiter, MemoryLimiter, RedisLimiter
+from app.api.security import provide_bearer_token, provide_principal
+from app.bootstrap import Container
+
+
+def create_app(container: Container, limiter: Limiter | None = None) -> Litestar:
+    settings = container.settings
+    if limiter is None:
+        limiter = (RedisLimiter(settings.redis.url, settings.redis.key_prefix) if settings.redis.url
+                   else MemoryLimiter())
+
+    def provide_container() -> Container:
+        return container
+
+    def provide_db() -> Iterator[Session]:
+        with container.new_session() as session:
+            yield session
+
+    return Litestar(
+        route_handlers=[UserRoutes, SessionRoutes, health, ready],
+        dependencies={
+            "container": Provide(provide_container, use_cache=True, sync_to_thread=False),
+            "db": Provide(provide_db),
+            "bearer_token": Provide(provide_bearer_token, sync_to_thread=False),
+            "principal": Provide(provide_principal, sync_to_thread=True),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        request_max_body_size=settings.api.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Flowplane",
+            version=version("flowplane"),
+            path="/schema",
+            components=Components(security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}),
+        ),
+        state=State({"container": container, "limiter": limiter}),
+        on_shutdown=[limiter.close],
+        logging_config=None,
+        debug=False,
+    )

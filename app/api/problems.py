@@ -1,0 +1,72 @@
+"""Every error leaves the API as RFC 9457 problem-details JSON, never as a traceback."""
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import ExceptionHandlersMap
+
+from app.domain.errors import EmailTaken, InvalidCredentials, InvalidFields
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger(__name__)
+
+
+def problem(status: int, detail: str | None = None, *, errors: list[dict[str, str]] | None = None,
+            headers: dict[str, str] | None = None) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status}
+    if detail:
+        body["detail"] = detail
+    if errors is not None:
+        body["errors"] = errors
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field_errors(extra: Any) -> list[dict[str, str]]:
+    errors = []
+    for item in extra if isinstance(extra, list) else []:
+        message = str(item.get("message", "is invalid")).removeprefix("Value error, ")
+        errors.append({"field": str(item.get("key") or "body"), "message": message})
+    return errors
+
+
+def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+    errors = _field_errors(exc.extra)
+    if not errors:
+        return problem(400, str(exc.detail))
+    return problem(422, "the request has invalid fields", errors=errors)
+
+
+def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    return problem(exc.status_code, exc.detail, headers=exc.headers)
+
+
+def _invalid_fields(_: Request[Any, Any, Any], exc: InvalidFields) -> Response[dict[str, Any]]:
+    errors = [{"field": field, "message": message} for field, message in exc.problems.items()]
+    return problem(422, "the request has invalid fields", errors=errors)
+
+
+def _email_taken(_: Request[Any, Any, Any], exc: EmailTaken) -> Response[dict[str, Any]]:
+    return problem(409, str(exc), errors=[{"field": "email", "message": "is already registered"}])
+
+
+def _invalid_credentials(_: Request[Any, Any, Any], exc: InvalidCredentials) -> Response[dict[str, Any]]:
+    return problem(401, str(exc), headers={"WWW-Authenticate": 'Bearer realm="flowplane"'})
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    log.error("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(500, "an unexpected error occurred; it has been logged")
+
+
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    ValidationException: _validation,
+    HTTPException: _http,
+    InvalidFields: _invalid_fields,
+    EmailTaken: _email_taken,
+    InvalidCredentials: _invalid_credentials,
+    Exception: _unexpected,
+}
+__all__ = ["EXCEPTION_HANDLERS", "MediaType", "problem"]

@@ -1,0 +1,76 @@
+"""Fixed-window rate limits per client address, in memory or shared through Redis."""
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from app.durations import Rate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    retry_after: int  # whole seconds until the window resets
+
+
+class Limiter(Protocol):
+    async def hit(self, key: str, rate: Rate) -> Decision: ...
+
+    async def close(self) -> None: ...
+
+
+def _window(rate: Rate, now: float) -> tuple[int, int]:
+    period = rate.period.total_seconds()
+    index = math.floor(now / period)
+    return index, max(1, math.ceil((index + 1) * period - now))
+
+
+class MemoryLimiter:
+    """One process only: enough for the embedded default and a single API replica."""
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, int], int] = {}
+        self._lock = threading.Lock()
+
+    async def hit(self, key: str, rate: Rate) -> Decision:
+        index, retry_after = _window(rate, time.time())
+        with self._lock:
+            if len(self._counts) > 50_000:
+                self._counts = {k: v for k, v in self._counts.items() if k[1] >= index}
+            count = self._counts[(key, index)] = self._counts.get((key, index), 0) + 1
+        return Decision(count <= rate.count, retry_after)
+
+    async def close(self) -> None:
+        self._counts.clear()
+
+
+class RedisLimiter:
+    """Shared by every API replica; if Redis is unreachable the request is let through and logged."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        self._redis = Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+        self._prefix = prefix
+
+    async def hit(self, key: str, rate: Rate) -> Decision:
+        index, retry_after = _window(rate, time.time())
+        redis_key = f"{self._prefix}ratelimit:{key}:{index}"
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.incr(redis_key)
+                pipe.expire(redis_key, math.ceil(rate.period.total_seconds()) + 1)
+                count, _ = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning("rate limit not enforced: Redis unreachable (%s)", type(exc).__name__)
+            return Decision(True, 0)
+        return Decision(int(count) <= rate.count, retry_after)
+
+    async def close(self) -> None:
+        await self._redis.aclose()

@@ -1,0 +1,80 @@
+"""Request and response bodies: the API's contract, kept apart from the tables."""
+
+from datetime import datetime
+from uuid import UUID
+
+import msgspec
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from app.db.models import User
+from app.domain.users import (
+    PASSWORD_MAX_LENGTH,
+    check_name,
+    check_password,
+    check_password_differs,
+    normalise_email,
+)
+
+
+class RegisterRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    email: str = Field(examples=["ada@example.com"])
+    name: str = Field(examples=["Ada Lovelace"])
+    password: str = Field(description="10 to 128 characters, not the email address.")
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return normalise_email(value)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_name(value)
+
+    @field_validator("password")
+    @classmethod
+    def _password(cls, value: str, info: ValidationInfo) -> str:
+        check_password(value)
+        if "email" in info.data:
+            check_password_differs(value, info.data["email"])
+        return value
+
+
+class LoginRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    email: str = Field(max_length=1024, examples=["ada@example.com"])
+    password: str = Field(max_length=PASSWORD_MAX_LENGTH * 4)
+
+
+class UserOut(msgspec.Struct):
+    id: UUID
+    email: str
+    name: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> "UserOut":
+        return cls(id=user.id, email=user.email, name=user.name, created_at=user.created_at)
+
+
+class MeOut(UserOut):
+    role: str = "user"
+
+    @classmethod
+    def of(cls, user: User) -> "MeOut":
+        return cls(id=user.id, email=user.email, name=user.name, created_at=user.created_at, role=user.role)
+
+
+class LoginOut(msgspec.Struct):
+    user: UserOut
+    access_token: str
+    expires_at: datetime
+    token_type: str = "bearer"
+
+
+class ReadinessOut(msgspec.Struct):
+    status: str
+    checks: dict[str, str]

@@ -1,0 +1,49 @@
+"""Bearer-token authentication and per-client rate limits, as Litestar dependencies and guards."""
+
+from litestar import Request
+from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
+from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
+from litestar.handlers import BaseRouteHandler
+from litestar.types import Guard
+from sqlmodel import Session
+
+from app.auth.accounts import Principal, authenticate
+from app.durations import Rate
+
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="flowplane"'}
+
+
+def _refuse(detail: str) -> NotAuthorizedException:
+    return NotAuthorizedException(detail=detail, headers=CHALLENGE)
+
+
+def provide_bearer_token(request: Request) -> str:  # type: ignore[type-arg]
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _refuse("a bearer token is required")
+    return token.strip()
+
+
+def provide_principal(bearer_token: NamedDependency[str], db: NamedDependency[Session]) -> Principal:
+    principal = authenticate(db, bearer_token)
+    if principal is None:
+        raise _refuse("the token is invalid, expired or revoked")
+    return principal
+
+
+def rate_limited(name: str) -> Guard:
+    """A guard spending one hit of ``auth.<name>_rate_limit`` for the calling client address."""
+
+    async def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:  # type: ignore[type-arg]
+        state = connection.app.state
+        rate: Rate = getattr(state.container.settings.auth, f"{name}_rate_limit")
+        client = connection.client.host if connection.client else "unknown"
+        decision = await state.limiter.hit(f"{name}:{client}", rate)
+        if not decision.allowed:
+            raise TooManyRequestsException(
+                detail=f"too many requests; try again in {decision.retry_after} s",
+                headers={"Retry-After": str(decision.retry_after)},
+            )
+
+    return guard

@@ -1,0 +1,1 @@
+"""Credentials: password hashing, login tokens and the account use cases built on them."""

@@ -1,0 +1,114 @@
+"""Account use cases: register, log in, log out, resolve a token. Each runs in one transaction."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from app.auth import tokens
+from app.auth.passwords import Passwords
+from app.db.models import AuthSession, User
+from app.domain.errors import EmailTaken, InvalidCredentials, InvalidFields
+from app.domain.users import Role, check_new_user, normalise_email
+
+
+@dataclass(frozen=True)
+class Login:
+    user: User
+    token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Principal:
+    user: User
+    session_id: str
+
+    @property
+    def role(self) -> Role:
+        return Role(self.user.role)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _open_session(db: Session, user: User, ttl: timedelta, now: datetime) -> Login:
+    token = tokens.new_token()
+    record = AuthSession(user_id=user.id, token_digest=tokens.digest(token), created_at=now,
+                         expires_at=now + ttl)
+    db.add(record)
+    return Login(user=user, token=token, expires_at=record.expires_at)
+
+
+def create_user(db: Session, passwords: Passwords, *, email: str, name: str, password: str,
+                role: Role = Role.USER, now: datetime | None = None) -> User:
+    """Add a user to the caller's transaction; raises InvalidFields or EmailTaken."""
+    email, name, password, problems = check_new_user(email, name, password)
+    if problems:
+        raise InvalidFields(problems)
+    if db.exec(select(User.id).where(User.email == email)).first() is not None:
+        raise EmailTaken()
+    user = User(email=email, name=name, password_hash=passwords.hash(password), role=role.value,
+                created_at=now or _now())
+    db.add(user)
+    try:
+        db.flush()
+    except IntegrityError:  # a concurrent registration won the race for this address
+        raise EmailTaken() from None
+    return user
+
+
+def register(db: Session, passwords: Passwords, *, email: str, name: str, password: str,
+             session_ttl: timedelta) -> Login:
+    """Create a ``user`` and log them in: both rows commit together or not at all."""
+    now = _now()
+    with db.begin():
+        user = create_user(db, passwords, email=email, name=name, password=password, now=now)
+        login = _open_session(db, user, session_ttl, now)
+    return login
+
+
+def log_in(db: Session, passwords: Passwords, *, email: str, password: str,
+           session_ttl: timedelta) -> Login:
+    """Open a session; the same InvalidCredentials whether the email is unknown or the password wrong."""
+    try:
+        email = normalise_email(email)
+    except ValueError:
+        email = ""
+    with db.begin():
+        user = db.exec(select(User).where(User.email == email)).first() if email else None
+        if not passwords.verify(user.password_hash if user else None, password) or user is None:
+            raise InvalidCredentials()
+        if passwords.needs_rehash(user.password_hash):
+            user.password_hash = passwords.hash(password)
+        login = _open_session(db, user, session_ttl, _now())
+    return login
+
+
+def log_out(db: Session, token: str) -> None:
+    with db.begin():
+        db.exec(delete(AuthSession).where(AuthSession.token_digest == tokens.digest(token)))  # type: ignore[call-overload]
+
+
+def authenticate(db: Session, token: str) -> Principal | None:
+    """The user behind a live token, or None for an unknown, revoked or expired one."""
+    query = (
+        select(AuthSession, User)
+        .join(User, AuthSession.user_id == User.id)  # type: ignore[arg-type]
+        .where(AuthSession.token_digest == tokens.digest(token), AuthSession.expires_at > _now())
+    )
+    with db.begin():
+        row = db.exec(query).first()
+    if row is None:
+        return None
+    session, user = row
+    return Principal(user=user, session_id=str(session.id))
+
+
+def delete_expired_sessions(db: Session, now: datetime | None = None) -> int:
+    with db.begin():
+        result = db.exec(delete(AuthSession).where(AuthSession.expires_at <= (now or _now())))  # type: ignore[call-overload]
+    return int(result.rowcount)

@@ -1,0 +1,223 @@
+"""``flowplane``: the one command line for serving, operating and developing Flowplane."""
+
+import sys
+from pathlib import Path
+
+from typing import TYPE_CHECKING
+
+import click
+
+from app import logs
+from app.config import ConfigError, Settings, load_settings, redact_url
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+
+class _Context:
+    def __init__(self, config_path: Path | None) -> None:
+        self.config_path = config_path
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_path)
+        return self._settings
+
+
+pass_context = click.make_pass_decorator(_Context)
+
+
+@click.group()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help="Settings file (default: $FLOWPLANE_CONFIG or ./config.toml).")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None) -> None:
+    """Flowplane: declarative workflows on one message plane."""
+    ctx.obj = _Context(config_path)
+
+
+@cli.command()
+@click.option("--host", default=None, help="Override api.host.")
+@click.option("--port", type=int, default=None, help="Override api.port.")
+@pass_context
+def api(ctx: _Context, host: str | None, port: int | None) -> None:
+    """Serve the HTTP API (migrating the database first when database.auto_migrate is on)."""
+    import uvicorn
+
+    from app.api.app import create_app
+    from app.bootstrap import build
+
+    settings = ctx.settings
+    logs.configure(settings.api.log_level)
+    container = build(settings)
+    try:
+        uvicorn.run(
+            create_app(container),
+            host=host or settings.api.host,
+            port=port or settings.api.port,
+            log_config=None,
+            proxy_headers=True,
+            forwarded_allow_ips=settings.api.forwarded_allow_ips,
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        container.close()
+
+
+@cli.command()
+@pass_context
+def up(ctx: _Context) -> None:
+    """Run every Flowplane process together (migrate once, then supervise; Ctrl-C stops all)."""
+    import os
+
+    from app import supervisor
+    from app.bootstrap import build
+
+    settings = ctx.settings
+    logs.configure(settings.api.log_level)
+    build(settings).close()  # migrates once here, so the children need not race to do it
+    env = {**os.environ, "FLOWPLANE_DATABASE__AUTO_MIGRATE": "false"}
+    if ctx.config_path:
+        env["FLOWPLANE_CONFIG"] = str(ctx.config_path.resolve())
+    children = [supervisor.Child("api", supervisor.flowplane_command("api"))]
+    sys.exit(supervisor.run(children, env))
+
+
+@cli.group()
+def db() -> None:
+    """Database schema migrations."""
+
+
+def _engine(ctx: _Context) -> "Engine":
+    from app.db.engine import make_engine
+
+    return make_engine(ctx.settings.database)
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+@pass_context
+def db_upgrade(ctx: _Context, revision: str) -> None:
+    """Apply migrations up to REVISION (default: the newest)."""
+    from app.db import migrate
+
+    logs.configure("info")
+    engine = _engine(ctx)
+    migrate.upgrade(engine, revision)
+    click.echo(f"{redact_url(ctx.settings.database.url)} is at revision {migrate.current_revision(engine)}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+@pass_context
+def db_downgrade(ctx: _Context, revision: str) -> None:
+    """Revert migrations down to REVISION ('base' empties the schema)."""
+    from app.db import migrate
+
+    logs.configure("info")
+    migrate.downgrade(_engine(ctx), revision)
+
+
+@db.command("current")
+@pass_context
+def db_current(ctx: _Context) -> None:
+    """Print the applied revision and the newest one available."""
+    from app.db import migrate
+
+    current, head = migrate.current_revision(_engine(ctx)), migrate.head_revision()
+    click.echo(f"current: {current or 'none'}  head: {head}")
+    if current != head:
+        sys.exit(1)
+
+
+@db.command("revision")
+@click.option("-m", "--message", required=True, help="What the migration changes.")
+@pass_context
+def db_revision(ctx: _Context, message: str) -> None:
+    """Autogenerate a migration from the difference between the models and the database."""
+    from app.db import migrate
+
+    migrate.new_revision(_engine(ctx), message)
+
+
+@cli.group()
+def users() -> None:
+    """User accounts."""
+
+
+@users.command("create")
+@click.argument("email")
+@click.option("--name", default=None, help="Display name (default: the part of EMAIL before @).")
+@click.option("--role", type=click.Choice(["user", "operator", "admin"]), default="user", show_default=True)
+@pass_context
+def users_create(ctx: _Context, email: str, name: str | None, role: str) -> None:
+    """Create a user. The password is prompted for, or read from standard input when piped."""
+    from app.auth.accounts import create_user
+    from app.bootstrap import build
+    from app.domain.errors import DomainError
+    from app.domain.users import Role
+
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    container = build(ctx.settings)
+    try:
+        with container.new_session() as session, session.begin():
+            user = create_user(session, container.passwords, email=email, name=name or email.split("@")[0],
+                               password=password, role=Role(role))
+        click.echo(f"created {user.role} {user.email} ({user.id})")
+    except DomainError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        container.close()
+
+
+@cli.group()
+def sessions() -> None:
+    """Login sessions."""
+
+
+@sessions.command("cleanup")
+@pass_context
+def sessions_cleanup(ctx: _Context) -> None:
+    """Delete expired sessions and say how many."""
+    from app.auth.accounts import delete_expired_sessions
+    from app.bootstrap import build
+
+    container = build(ctx.settings)
+    try:
+        with container.new_session() as session:
+            click.echo(f"deleted {delete_expired_sessions(session)} expired sessions")
+    finally:
+        container.close()
+
+
+@cli.command("config")
+@pass_context
+def show_config(ctx: _Context) -> None:
+    """Check the settings and print them as TOML, with passwords in URLs redacted."""
+    for section, values in ctx.settings.model_dump(mode="json").items():
+        click.echo(f"[{section}]")
+        for key, value in values.items():
+            shown = redact_url(value) if isinstance(value, str) and key.endswith("url") else value
+            click.echo(f"{key} = {_toml_value(shown)}")
+        click.echo()
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except ConfigError as exc:
+        click.echo(f"flowplane: {exc}", err=True)
+        sys.exit(2)

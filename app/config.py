@@ -1,0 +1,203 @@
+"""Settings: ``config.toml`` overlaid with ``FLOWPLANE_<SECTION>__<KEY>`` environment variables.
+
+Nothing here runs at import time; entry points call :func:`load_settings` once and pass the result on.
+"""
+
+import difflib
+import os
+import tomllib
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError
+
+from app.durations import Rate, format_duration, parse_duration
+
+ENV_PREFIX = "FLOWPLANE_"
+CONFIG_ENV = "FLOWPLANE_CONFIG"
+
+
+class ConfigError(Exception):
+    """A setting is missing, unknown or malformed; the message is one line for the operator."""
+
+
+def _duration(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected a duration string like '30s', '5m' or '14d'")
+    return parse_duration(value)
+
+
+def _rate(value: Any) -> Rate:
+    if isinstance(value, Rate):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected a rate string like '10/minute'")
+    return Rate.parse(value)
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration), PlainSerializer(format_duration)]
+RateSetting = Annotated[
+    Rate,
+    BeforeValidator(_rate),
+    PlainSerializer(lambda rate: f"{rate.count}/{format_duration(rate.period)}"),
+]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+class ApiSettings(Section):
+    host: str = Field("127.0.0.1", description="Interface the HTTP API listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="TCP port of the HTTP API.")
+    max_body_bytes: int = Field(65536, ge=1024, description="Largest request body accepted (413 above).")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1", description="Proxies trusted for X-Forwarded-For (comma-separated, or '*')."
+    )
+
+
+class DatabaseSettings(Section):
+    url: str = Field("sqlite:///var/flowplane.db", description="SQLAlchemy URL: sqlite:/// or postgresql://.")
+    auto_migrate: bool = Field(True, description="Apply migrations when a process starts.")
+    pool_size: int = Field(10, ge=1, le=200, description="Connections kept per process (PostgreSQL).")
+    echo: bool = Field(False, description="Log SQL statements (parameters are never logged).")
+
+
+class RedisSettings(Section):
+    url: str = Field("", description="redis:// URL; empty keeps everything embedded (no Redis).")
+    key_prefix: str = Field("flowplane:", description="Prefix of every key Flowplane writes.")
+
+
+class RabbitMQSettings(Section):
+    url: str = Field("", description="amqp:// URL; empty carries events on the embedded transport.")
+    management_url: str = Field("", description="http:// URL of the management API, if enabled.")
+
+
+class TaskSettings(Section):
+    concurrency: int = Field(10, ge=1, le=512, description="Tasks one worker runs at once.")
+
+
+class EventSettings(Section):
+    enabled: bool = Field(True, description="Publish domain events; off records event steps as skipped.")
+
+
+class SchedulerSettings(Section):
+    timezone: str = Field("UTC", description="Default timezone of schedules that name none.")
+
+
+class EmailSettings(Section):
+    smtp_host: str = Field("127.0.0.1", description="SMTP server host.")
+    smtp_port: int = Field(1025, ge=1, le=65535, description="SMTP server port.")
+    sender: str = Field("Flowplane <no-reply@flowplane.local>", description="From: of outgoing mail.")
+
+
+class AuthSettings(Section):
+    session_ttl: Duration = Field(timedelta(hours=12), description="How long a login token stays valid.")
+    register_rate_limit: RateSetting = Field(
+        Rate(5, timedelta(minutes=1)), description="Registrations allowed per client address."
+    )
+    login_rate_limit: RateSetting = Field(
+        Rate(10, timedelta(minutes=1)), description="Login attempts allowed per client address."
+    )
+    argon2_time_cost: int = Field(3, ge=1, le=20, description="argon2id passes.")
+    argon2_memory_kib: int = Field(65536, ge=8, le=4_194_304, description="argon2id memory per hash.")
+    argon2_parallelism: int = Field(2, ge=1, le=16, description="argon2id lanes.")
+
+
+class Settings(Section):
+    api: ApiSettings = ApiSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    redis: RedisSettings = RedisSettings()
+    rabbitmq: RabbitMQSettings = RabbitMQSettings()
+    tasks: TaskSettings = TaskSettings()
+    events: EventSettings = EventSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
+    email: EmailSettings = EmailSettings()
+    auth: AuthSettings = AuthSettings()
+
+
+def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the config file (``path``, else ``$FLOWPLANE_CONFIG``, else ``./config.toml`` if present)."""
+    environ = os.environ if environ is None else environ
+    explicit = path or (Path(environ[CONFIG_ENV]) if environ.get(CONFIG_ENV) else None)
+    source = explicit or Path("config.toml")
+    data: dict[str, Any] = {}
+    if explicit is not None or source.exists():
+        data = _read_toml(source)
+    origins = {f"{section}.{key}": str(source) for section, keys in data.items() if isinstance(keys, dict)
+               for key in keys}
+    _overlay_environment(data, environ, origins)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, origins)) from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def _overlay_environment(data: dict[str, Any], environ: Mapping[str, str], origins: dict[str, str]) -> None:
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+            continue
+        section, sep, key = name[len(ENV_PREFIX):].lower().partition("__")
+        if not sep or section not in Settings.model_fields:
+            raise ConfigError(f"{name}: unknown setting; expected FLOWPLANE_<SECTION>__<KEY> with a section "
+                              f"among {', '.join(Settings.model_fields)}")
+        section_model = Settings.model_fields[section].annotation
+        assert section_model is not None and issubclass(section_model, BaseModel)
+        if key not in section_model.model_fields:
+            raise ConfigError(f"{name}: unknown key {section}.{key}{_did_you_mean(key, section_model)}")
+        data.setdefault(section, {})[key] = value
+        origins[f"{section}.{key}"] = name
+
+
+def _did_you_mean(key: str, model: type[BaseModel]) -> str:
+    close = difflib.get_close_matches(key, list(model.model_fields), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _describe(exc: ValidationError, origins: Mapping[str, str]) -> str:
+    problems = []
+    for error in exc.errors():
+        dotted = ".".join(str(part) for part in error["loc"])
+        where = origins.get(dotted)
+        label = f"{dotted} (from {where})" if where else dotted
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown setting"
+            section = Settings.model_fields.get(str(error["loc"][0]))
+            if len(error["loc"]) == 2 and section and section.annotation:
+                message += _did_you_mean(str(error["loc"][1]), section.annotation)
+        elif error["type"] != "missing" and not _looks_secret(dotted) and repr(error["input"]) not in message:
+            message += f", got {error['input']!r}"
+        problems.append(f"{label}: {message}")
+    return "invalid setting " + "; ".join(problems)
+
+
+def _looks_secret(dotted: str) -> bool:
+    return dotted.endswith(("url", "password", "secret", "token"))
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``, safe to log or print."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))

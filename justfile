@@ -1,0 +1,36 @@
+# Flowplane: `just --list` is the list of commands.
+
+set dotenv-load := false
+
+# Run every Flowplane process on the embedded default (no servers)
+up:
+    flowplane up
+
+# Serve the HTTP API alone (http://127.0.0.1:8000, OpenAPI at /schema)
+api:
+    flowplane api
+
+# Apply database migrations to the database in the settings
+migrate:
+    flowplane db upgrade
+
+# Run the whole test suite (PostgreSQL, Redis and RabbitMQ tests skip locally when a server is down; CI=true fails instead)
+test *ARGS:
+    python -m pytest {{ARGS}}
+
+# Unit tests only: no servers, no subprocesses
+test-unit *ARGS:
+    python -m pytest tests/unit {{ARGS}}
+
+# Integration tests: real databases and servers
+test-integration *ARGS:
+    python -m pytest tests/integration {{ARGS}}
+
+# End-to-end tests: real `flowplane` processes
+test-e2e *ARGS:
+    python -m pytest tests/e2e {{ARGS}}
+
+# ruff and mypy (strict on app/)
+lint:
+    ruff check app tests
+    mypy
