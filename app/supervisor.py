@@ -98,5 +98,9 @@ def _stop_all(children: Sequence[Child]) -> int:
             child.process.kill()
             code = child.process.wait()
             status = 1
-        log.info("%s stopped (status %d)", child.name, code)
+        if code in (0, -signal.SIGTERM):  # uvicorn re-raises the signal once it has shut down cleanly
+            log.info("%s stopped", child.name)
+        else:
+            log.error("%s stopped with status %d", child.name, code)
+            status = 1
     return status

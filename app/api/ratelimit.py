@@ -4,6 +4,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -36,12 +37,13 @@ def _window(rate: Rate, now: float) -> tuple[int, int]:
 class MemoryLimiter:
     """One process only: enough for the embedded default and a single API replica."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._counts: dict[tuple[str, int], int] = {}
         self._lock = threading.Lock()
+        self._clock = clock
 
     async def hit(self, key: str, rate: Rate) -> Decision:
-        index, retry_after = _window(rate, time.time())
+        index, retry_after = _window(rate, self._clock())
         with self._lock:
             if len(self._counts) > 50_000:
                 self._counts = {k: v for k, v in self._counts.items() if k[1] >= index}

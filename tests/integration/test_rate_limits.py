@@ -1,0 +1,78 @@
+"""Per-client rate limits on registration and login: 429 with Retry-After, in memory and through Redis."""
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+from redis import Redis
+
+from app.api.app import create_app
+from app.api.ratelimit import RedisLimiter
+from app.bootstrap import build
+from app.config import Settings
+from app.durations import Rate
+from tests.integration.accounts import PASSWORD, new_user
+from tests.servers import REDIS_URL, RUN_ID, closed_port, require
+
+
+@pytest.mark.parametrize(("path", "setting"), [("/api/users", "REGISTER"), ("/api/sessions", "LOGIN")])
+def test_the_limit_answers_429_with_retry_after(make_settings: Callable[..., Settings], path: str,
+                                                setting: str) -> None:
+    # Given a limit of 3 per minute on the endpoint
+    container = build(make_settings(**{f"FLOWPLANE_AUTH__{setting}_RATE_LIMIT": "3/minute"}))
+    with TestClient(create_app(container)) as client:
+        body = new_user() if setting == "REGISTER" else {"email": "x@example.com", "password": PASSWORD}
+        # When one client makes a fourth request within the minute
+        statuses = [client.post(path, json={**body, "email": f"{i}{body['email']}"}).status_code
+                    for i in range(4)]
+        # Then the first three are handled and the fourth is refused with a usable Retry-After
+        assert 429 not in statuses[:3]
+        assert statuses[3] == 429
+        refused = client.post(path, json=body)
+        assert refused.status_code == 429
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+        assert refused.json()["title"] == "Too Many Requests"
+        # And the other endpoint keeps its own allowance
+        other = "/api/sessions" if setting == "REGISTER" else "/api/users"
+        assert client.post(other, json={}).status_code == 422
+    container.close()
+
+
+def test_redis_limiter_is_shared_by_replicas() -> None:
+    require("redis")
+    prefix = f"fp-test-{RUN_ID}-{uuid.uuid4().hex[:6]}:"
+    rate = Rate(5, timedelta(minutes=1))
+
+    async def scenario() -> list[Any]:
+        replicas = [RedisLimiter(REDIS_URL, prefix), RedisLimiter(REDIS_URL, prefix)]
+        decisions = [await replicas[i % 2].hit("login:198.51.100.7", rate) for i in range(7)]
+        elsewhere = await replicas[0].hit("login:203.0.113.9", rate)
+        for limiter in replicas:
+            await limiter.close()
+        return [*decisions, elsewhere]
+
+    decisions = asyncio.run(scenario())
+    try:
+        assert [d.allowed for d in decisions[:7]] == [True] * 5 + [False] * 2
+        assert all(1 <= d.retry_after <= 60 for d in decisions[5:7])
+        assert decisions[7].allowed
+    finally:
+        client = Redis.from_url(REDIS_URL)
+        keys = list(client.scan_iter(f"{prefix}*"))
+        assert keys and all(0 < client.ttl(key) <= 61 for key in keys)
+        client.delete(*keys)
+        client.close()
+
+
+def test_redis_limiter_lets_requests_through_when_redis_is_down() -> None:
+    async def scenario() -> bool:
+        limiter = RedisLimiter(f"redis://127.0.0.1:{closed_port()}/0", "fp-test:")
+        decision = await limiter.hit("login:x", Rate(1, timedelta(minutes=1)))
+        await limiter.close()
+        return decision.allowed
+
+    assert asyncio.run(scenario())

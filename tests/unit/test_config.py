@@ -1,0 +1,82 @@
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from app.config import ConfigError, Settings, load_settings, redact_url
+
+REPOSITORY_CONFIG = Path(__file__).resolve().parents[2] / "config.toml"
+
+
+def test_config_toml_sets_every_key_to_its_documented_default() -> None:
+    data = tomllib.loads(REPOSITORY_CONFIG.read_text())
+    defaults = Settings().model_dump(mode="json")
+    assert set(data) == set(defaults)
+    for section, values in defaults.items():
+        assert set(data[section]) == set(values), section
+    assert load_settings(REPOSITORY_CONFIG, environ={}) == Settings()
+
+
+def test_missing_file_means_defaults_unless_one_was_named(tmp_path: Path) -> None:
+    assert load_settings(environ={}) == Settings()
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(environ={"FLOWPLANE_CONFIG": str(tmp_path / "nope.toml")})
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[api]\nport = 9000\n[auth]\nsession_ttl = "1h"\n')
+    settings = load_settings(config, environ={"FLOWPLANE_API__PORT": "9100", "FLOWPLANE_EVENTS__ENABLED": "false"})
+    assert settings.api.port == 9100
+    assert settings.events.enabled is False
+    assert settings.auth.session_ttl.total_seconds() == 3600
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"FLOWPLANE_API__PORT": "eighty"}, "api.port (from FLOWPLANE_API__PORT): "),
+        ({"FLOWPLANE_API__PORT": "70000"}, "api.port (from FLOWPLANE_API__PORT): Input should be less than"),
+        ({"FLOWPLANE_AUTH__SESSION_TTL": "12 hours"}, "auth.session_ttl (from FLOWPLANE_AUTH__SESSION_TTL): expected a"
+                                                      " duration"),
+        ({"FLOWPLANE_AUTH__LOGIN_RATE_LIMIT": "lots"}, "auth.login_rate_limit (from FLOWPLANE_AUTH__LOGIN_RATE_LIMIT):"
+                                                       " expected a rate"),
+        ({"FLOWPLANE_API__PROT": "1"}, "FLOWPLANE_API__PROT: unknown key api.prot (did you mean 'port'?)"),
+        ({"FLOWPLANE_APU__PORT": "1"}, "FLOWPLANE_APU__PORT: unknown setting"),
+        ({"FLOWPLANE_API_PORT": "1"}, "FLOWPLANE_API_PORT: unknown setting"),
+        ({"FLOWPLANE_API__LOG_LEVEL": "loud"}, "api.log_level (from FLOWPLANE_API__LOG_LEVEL): Input should be"),
+    ],
+)
+def test_a_bad_value_is_one_line_naming_the_key(environ: dict[str, str], expected: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings(environ=environ)
+    assert expected in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_file_errors_name_the_file_and_key(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[database]\nurll = 'x'\n")
+    with pytest.raises(ConfigError, match=r"database.urll \(from .*config.toml\): unknown setting \(did you mean 'url'"):
+        load_settings(config, environ={})
+    config.write_text("[database\n")
+    with pytest.raises(ConfigError, match=r"config.toml: .*line 1"):
+        load_settings(config, environ={})
+
+
+def test_secrets_in_urls_are_never_echoed() -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings(environ={"FLOWPLANE_DATABASE__URL": "1234"} | {"FLOWPLANE_DATABASE__POOL_SIZE": "0"})
+    assert "1234" not in str(error.value)
+    assert redact_url("postgresql://app:hunter2@db:5432/app") == "postgresql://app:***@db:5432/app"
+    assert redact_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+
+
+def test_loading_builds_nothing_at_import() -> None:
+    import subprocess
+    import sys
+
+    code = "import app.config, app.api.app, app.cli, app.bootstrap, gc, sqlalchemy; " \
+           "print(sum(isinstance(o, sqlalchemy.Engine) for o in gc.get_objects()))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/")
+    assert out.stdout.strip() == "0"
