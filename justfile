@@ -2,7 +2,7 @@
 
 set dotenv-load := false
 
-# Run every Flowplane process on the embedded default (no servers)
+# Run every Flowplane process, supervised (the embedded default needs no servers)
 up:
     flowplane up
 

@@ -157,12 +157,17 @@ def _overlay_environment(data: dict[str, Any], environ: Mapping[str, str], origi
         if not sep or section not in Settings.model_fields:
             raise ConfigError(f"{name}: unknown setting; expected FLOWPLANE_<SECTION>__<KEY> with a section "
                               f"among {', '.join(Settings.model_fields)}")
-        section_model = Settings.model_fields[section].annotation
-        assert section_model is not None and issubclass(section_model, BaseModel)
+        section_model = _section_model(section)
         if key not in section_model.model_fields:
             raise ConfigError(f"{name}: unknown key {section}.{key}{_did_you_mean(key, section_model)}")
         data.setdefault(section, {})[key] = value
         origins[f"{section}.{key}"] = name
+
+
+def _section_model(section: str) -> type[BaseModel]:
+    model = Settings.model_fields[section].annotation
+    assert isinstance(model, type) and issubclass(model, BaseModel)
+    return model
 
 
 def _did_you_mean(key: str, model: type[BaseModel]) -> str:
@@ -179,9 +184,8 @@ def _describe(exc: ValidationError, origins: Mapping[str, str]) -> str:
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown setting"
-            section = Settings.model_fields.get(str(error["loc"][0]))
-            if len(error["loc"]) == 2 and section and section.annotation:
-                message += _did_you_mean(str(error["loc"][1]), section.annotation)
+            if len(error["loc"]) == 2 and str(error["loc"][0]) in Settings.model_fields:
+                message += _did_you_mean(str(error["loc"][1]), _section_model(str(error["loc"][0])))
         elif error["type"] != "missing" and not _looks_secret(dotted) and repr(error["input"]) not in message:
             message += f", got {error['input']!r}"
         problems.append(f"{label}: {message}")

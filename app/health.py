@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from kombu import Connection
+from kombu.connection import Connection
 from redis import Redis
 from sqlalchemy import Engine, text
 
@@ -27,7 +27,7 @@ def _redis(url: str) -> None:
 
 
 def _rabbitmq(url: str) -> None:
-    with Connection(url, connect_timeout=CHECK_TIMEOUT_SECONDS) as connection:
+    with Connection(url, connect_timeout=CHECK_TIMEOUT_SECONDS) as connection:  # type: ignore[no-untyped-call]
         connection.ensure_connection(max_retries=1, timeout=CHECK_TIMEOUT_SECONDS)
 
 

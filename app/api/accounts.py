@@ -11,7 +11,7 @@ from app.auth import accounts
 from app.auth.accounts import Login, Principal
 from app.bootstrap import Container
 
-BEARER = [{"bearer": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
 def _login_out(login: Login) -> LoginOut:

@@ -72,7 +72,7 @@ class LoginOut(msgspec.Struct):
     user: UserOut
     access_token: str
     expires_at: datetime
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 (the OAuth token type, not a secret)
 
 
 class ReadinessOut(msgspec.Struct):

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.auth import tokens
 from app.auth.passwords import Passwords
@@ -90,7 +90,7 @@ def log_in(db: Session, passwords: Passwords, *, email: str, password: str,
 
 def log_out(db: Session, token: str) -> None:
     with db.begin():
-        db.exec(delete(AuthSession).where(AuthSession.token_digest == tokens.digest(token)))  # type: ignore[call-overload]
+        db.exec(delete(AuthSession).where(col(AuthSession.token_digest) == tokens.digest(token)))
 
 
 def authenticate(db: Session, token: str) -> Principal | None:
@@ -110,5 +110,5 @@ def authenticate(db: Session, token: str) -> Principal | None:
 
 def delete_expired_sessions(db: Session, now: datetime | None = None) -> int:
     with db.begin():
-        result = db.exec(delete(AuthSession).where(AuthSession.expires_at <= (now or _now())))  # type: ignore[call-overload]
+        result = db.exec(delete(AuthSession).where(col(AuthSession.expires_at) <= (now or _now())))
     return int(result.rowcount)

@@ -57,7 +57,8 @@ def test_a_bad_value_is_one_line_naming_the_key(environ: dict[str, str], expecte
 def test_file_errors_name_the_file_and_key(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text("[database]\nurll = 'x'\n")
-    with pytest.raises(ConfigError, match=r"database.urll \(from .*config.toml\): unknown setting \(did you mean 'url'"):
+    expected = r"database.urll \(from .*config.toml\): unknown setting \(did you mean 'url'"
+    with pytest.raises(ConfigError, match=expected):
         load_settings(config, environ={})
     config.write_text("[database\n")
     with pytest.raises(ConfigError, match=r"config.toml: .*line 1"):
