@@ -30,7 +30,8 @@ test-integration *ARGS:
 test-e2e *ARGS:
     python -m pytest tests/e2e {{ARGS}}
 
-# ruff and mypy (strict on app/)
+# ruff, mypy (strict on app/) and the import contracts (dependencies point inwards)
 lint:
     ruff check app tests
     mypy
+    lint-imports
