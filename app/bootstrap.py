@@ -1,8 +1,10 @@
 """The composition root: entry points call :func:`build` once with their settings."""
 
+import importlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -11,6 +13,16 @@ from app.auth.passwords import Passwords
 from app.config import Settings, redact_url
 from app.db import migrate
 from app.db.engine import make_engine
+from app.handlers import Services
+from app.handlers.catalogue import TASKS
+from app.mail import make_mailer
+from app.plane.plane import Plane
+from app.plane.tasks import dead
+from app.plane.tasks.huey_plane import PlaneHuey
+from app.plane.tasks.redis_storage import LeasedRedisStorage
+from app.plane.tasks.registry import TaskRegistry, TaskSpec
+from app.plane.tasks.sqlite_storage import LeasedSqliteStorage
+from app.plane.tasks.storage import LeasedStorage
 
 log = logging.getLogger(__name__)
 
@@ -20,13 +32,34 @@ class Container:
     settings: Settings
     engine: Engine
     passwords: Passwords
+    registry: TaskRegistry
+    huey: PlaneHuey
+    plane: Plane
 
     @property
     def new_session(self) -> Callable[[], Session]:
         return lambda: Session(self.engine, expire_on_commit=False)
 
     def close(self) -> None:
+        self.huey.leased.close()
         self.engine.dispose()
+
+
+def task_registry(settings: Settings) -> TaskRegistry:
+    specs: list[TaskSpec] = list(TASKS)
+    for module in settings.tasks.modules:
+        specs.extend(importlib.import_module(module).TASKS)
+    return TaskRegistry(specs)
+
+
+def task_storage(settings: Settings) -> LeasedStorage:
+    """Huey on Redis when ``redis.url`` is set, else Huey on the embedded SQLite file."""
+    lease = settings.tasks.lease.total_seconds()
+    if settings.redis.url:
+        return LeasedRedisStorage(f"{settings.redis.key_prefix}{settings.tasks.queue}", settings.redis.url, lease)
+    path = Path(settings.tasks.sqlite_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return LeasedSqliteStorage(settings.tasks.queue, str(path), lease)
 
 
 def build(settings: Settings, *, migrate_database: bool | None = None) -> Container:
@@ -35,4 +68,14 @@ def build(settings: Settings, *, migrate_database: bool | None = None) -> Contai
     if settings.database.auto_migrate if migrate_database is None else migrate_database:
         log.info("applying database migrations to %s", redact_url(settings.database.url))
         migrate.upgrade(engine)
-    return Container(settings=settings, engine=engine, passwords=Passwords(settings.auth))
+    registry = task_registry(settings)
+
+    def services() -> Services:  # called once in each worker process, after the fork
+        return Services(settings=settings, engine=make_engine(settings.database),
+                        mailer=make_mailer(settings.email))
+
+    huey = PlaneHuey(task_storage(settings), registry, services=services,
+                     on_dead=lambda failure: dead.record(huey.services.get().engine, failure))
+    plane = Plane(engine, registry, huey.send, settings.tasks.queue)
+    return Container(settings=settings, engine=engine, passwords=Passwords(settings.auth), registry=registry,
+                     huey=huey, plane=plane)

@@ -1,5 +1,6 @@
 """``flowplane``: the one command line for serving, operating and developing Flowplane."""
 
+import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -80,8 +81,46 @@ def up(ctx: _Context) -> None:
     env = {**os.environ, "FLOWPLANE_DATABASE__AUTO_MIGRATE": "false"}
     if ctx.config_path:
         env["FLOWPLANE_CONFIG"] = str(ctx.config_path.resolve())
-    children = [supervisor.Child("api", supervisor.flowplane_command("api"))]
+    children = [supervisor.Child("api", supervisor.flowplane_command("api")),
+                supervisor.Child("worker", supervisor.flowplane_command("worker"))]
     sys.exit(supervisor.run(children, env))
+
+
+@cli.command()
+@click.option("--concurrency", type=click.IntRange(1, 512), default=None, help="Override tasks.concurrency.")
+@pass_context
+def worker(ctx: _Context, concurrency: int | None) -> None:
+    """Run tasks: worker processes, lease heartbeats, the delay/retry schedule, the outbox relay."""
+    from app.bootstrap import build
+    from app.plane.plane import delete_expired_unique_keys
+    from app.plane.tasks import dead
+    from app.plane.tasks.worker import PlaneConsumer
+
+    settings = ctx.settings
+    logs.configure(settings.api.log_level)
+    container = build(settings)
+    concurrency = concurrency or settings.tasks.concurrency
+    retention = settings.tasks.dead_letter_retention
+    consumer = PlaneConsumer(
+        container.huey, concurrency=concurrency, grace=settings.tasks.shutdown_grace,
+        relay=container.plane.relay,
+        periodic_chores=(lambda: dead.purge(container.engine, older_than=retention),
+                         lambda: delete_expired_unique_keys(container.engine)),
+    )
+    container.engine.dispose()  # children open their own connections after the fork
+    log = logging.getLogger("app.worker")
+    log.info("worker started (%s, concurrency: %d)", _backend_label(settings), concurrency)
+    consumer.run()
+    log.info("worker stopped")
+
+
+def _backend_label(settings: Settings) -> str:
+    if settings.redis.url:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(settings.redis.url)
+        return f"redis: {parts.hostname}:{parts.port or 6379}"
+    return f"sqlite: {settings.tasks.sqlite_path}"
 
 
 @cli.group()

@@ -40,6 +40,11 @@ def _rate(value: Any) -> Rate:
     return Rate.parse(value)
 
 
+def _names(value: Any) -> Any:
+    return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+
+NameList = Annotated[list[str], BeforeValidator(_names)]
 Duration = Annotated[timedelta, BeforeValidator(_duration), PlainSerializer(format_duration)]
 RateSetting = Annotated[
     Rate,
@@ -80,7 +85,18 @@ class RabbitMQSettings(Section):
 
 
 class TaskSettings(Section):
-    concurrency: int = Field(10, ge=1, le=512, description="Tasks one worker runs at once.")
+    queue: str = Field("default", pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="Queue the plane uses.")
+    concurrency: int = Field(10, ge=1, le=512, description="Worker processes one `flowplane worker` runs.")
+    sqlite_path: str = Field("var/tasks.db", description="Queue file of the embedded (no Redis) backend.")
+    lease: Duration = Field(timedelta(seconds=30), description="A taken task returns to the queue after this "
+                            "long without a heartbeat (worker killed).")
+    shutdown_grace: Duration = Field(timedelta(seconds=30), description="On SIGTERM/SIGINT, time in-flight tasks "
+                                     "get to finish before they are handed back to the queue.")
+    dead_letter_retention: Duration = Field(timedelta(days=14), description="How long dead letters are kept.")
+    relay_interval: Duration = Field(timedelta(seconds=1), description="How often the worker sends outbox rows "
+                                     "that the fast path left behind.")
+    modules: NameList = Field(default_factory=list, description="Extra modules whose TASKS list declares "
+                              "application tasks (comma-separated in the environment).")
 
 
 class EventSettings(Section):
@@ -92,8 +108,14 @@ class SchedulerSettings(Section):
 
 
 class EmailSettings(Section):
+    backend: Literal["file", "smtp"] = Field("file", description="file: write .eml files; smtp: send.")
+    mail_dir: str = Field("var/mail", description="Where the file backend writes .eml files.")
     smtp_host: str = Field("127.0.0.1", description="SMTP server host.")
     smtp_port: int = Field(1025, ge=1, le=65535, description="SMTP server port.")
+    smtp_security: Literal["none", "starttls", "tls"] = Field("none", description="Transport security.")
+    smtp_username: str = Field("", description="SMTP login; empty sends without authentication.")
+    smtp_password: str = Field("", description="SMTP password: set it through the environment.")
+    smtp_timeout: Duration = Field(timedelta(seconds=10), description="Connect and command timeout.")
     sender: str = Field("Flowplane <no-reply@flowplane.local>", description="From: of outgoing mail.")
 
 
@@ -193,7 +215,7 @@ def _describe(exc: ValidationError, origins: Mapping[str, str]) -> str:
 
 
 def _looks_secret(dotted: str) -> bool:
-    return dotted.endswith(("url", "password", "secret", "token"))
+    return dotted.endswith(("url", "password", "secret", "token", "username"))
 
 
 def redact_url(url: str) -> str:

@@ -25,7 +25,7 @@ class UserRoutes(Controller):
     @post("/", guards=[rate_limited("register")], sync_to_thread=True, summary="Register and log in")
     def register(self, data: JSONBody[RegisterRequest], db: NamedDependency[Session],
                  container: NamedDependency[Container]) -> LoginOut:
-        login = accounts.register(db, container.passwords, email=data.email, name=data.name,
+        login = accounts.register(db, container.passwords, container.plane, email=data.email, name=data.name,
                                   password=data.password, session_ttl=container.settings.auth.session_ttl)
         return _login_out(login)
 

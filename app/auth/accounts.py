@@ -12,6 +12,7 @@ from app.auth.passwords import Passwords
 from app.db.models import AuthSession, User
 from app.domain.errors import EmailTaken, InvalidCredentials, InvalidFields
 from app.domain.users import Role, check_new_user, normalise_email
+from app.plane.plane import Plane
 
 
 @dataclass(frozen=True)
@@ -61,13 +62,15 @@ def create_user(db: Session, passwords: Passwords, *, email: str, name: str, pas
     return user
 
 
-def register(db: Session, passwords: Passwords, *, email: str, name: str, password: str,
+def register(db: Session, passwords: Passwords, plane: Plane, *, email: str, name: str, password: str,
              session_ttl: timedelta) -> Login:
-    """Create a ``user`` and log them in: both rows commit together or not at all."""
+    """Create a ``user``, log them in and enqueue their welcome mail: all commit together or not at all."""
     now = _now()
     with db.begin():
         user = create_user(db, passwords, email=email, name=name, password=password, now=now)
         login = _open_session(db, user, session_ttl, now)
+        plane.enqueue("email.welcome", {"user_id": str(user.id), "email": user.email, "name": user.name},
+                      session=db, unique_key=f"welcome:{user.id}")
     return login
 
 

@@ -29,3 +29,53 @@ class AuthSession(SQLModel, table=True):
     token_digest: str = Field(max_length=64, unique=True, index=True)
     created_at: datetime = Field(sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A task or event written in the producer's transaction; the relay sends it after commit."""
+
+    __tablename__ = "outbox"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=8)  # "task" | "event"
+    envelope: str  # Envelope JSON
+    options: str  # delivery options JSON (priority, eta, retry policy, timeout, headers)
+    created_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class TaskUniqueKey(SQLModel, table=True):
+    """A unique task key claimed until ``expires_at``: a second enqueue returns ``task_id``."""
+
+    __tablename__ = "task_unique_keys"
+
+    key: str = Field(primary_key=True, max_length=255)
+    task_id: str = Field(max_length=64)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class DeadLetter(SQLModel, table=True):
+    """A task that exhausted its retries or failed permanently, kept for inspection and retry."""
+
+    __tablename__ = "dead_letters"
+
+    id: str = Field(primary_key=True, max_length=64)  # the task id
+    queue: str = Field(max_length=64)
+    task: str = Field(max_length=128, index=True)
+    envelope: str
+    options: str
+    error: str
+    traceback: str
+    attempts: int
+    first_enqueued_at: datetime = Field(sa_type=UTCDateTime)
+    failed_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class SentEmail(SQLModel, table=True):
+    """Mail already sent for an idempotency key: a redelivered task does not mail twice."""
+
+    __tablename__ = "sent_emails"
+
+    idempotency_key: str = Field(primary_key=True, max_length=160)
+    message_id: str = Field(max_length=255)
+    recipient: str = Field(max_length=254)
+    sent_at: datetime = Field(sa_type=UTCDateTime)

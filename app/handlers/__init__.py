@@ -1,0 +1,17 @@
+"""Task handlers: plain functions of (context, payload). None of them imports huey, kombu or litestar."""
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from app.config import Settings
+from app.mail import Mailer
+
+
+@dataclass(frozen=True)
+class Services:
+    """What handlers may use; built once per worker process."""
+
+    settings: Settings
+    engine: Engine
+    mailer: Mailer

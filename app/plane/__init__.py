@@ -1,0 +1,1 @@
+"""The one message plane: every producer enqueues tasks and publishes events through it."""

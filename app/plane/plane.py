@@ -1,0 +1,165 @@
+"""The plane's producer API: one call to enqueue a task, atomic with the caller's transaction.
+
+``plane.enqueue("email.welcome", {...}, session=db)`` writes an outbox row in ``db``'s transaction.
+After commit the same process sends it at once (the fast path); if that fails — Redis down — the
+row stays, and the worker's relay loop sends it later. A rolled-back transaction sends nothing.
+"""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, delete, event, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col
+
+from app.db.models import OutboxMessage, TaskUniqueKey
+from app.plane.envelope import Envelope
+from app.plane.tasks.policy import Priority, RetryPolicy, TaskOptions
+from app.plane.tasks.registry import TaskRegistry
+
+log = logging.getLogger(__name__)
+_PENDING = "flowplane_outbox_pending"
+_LISTENING = "flowplane_outbox_listening"
+_UNSET: Any = object()
+
+Sender = Callable[[Envelope, TaskOptions], None]
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    id: str
+    created: bool  # False when a unique key matched a task already enqueued
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Plane:
+    def __init__(self, engine: Engine, registry: TaskRegistry, send_task: Sender, queue: str) -> None:
+        self.engine = engine
+        self.registry = registry
+        self._send_task = send_task
+        self.queue = queue
+
+    def enqueue(self, task: str, payload: dict[str, Any], *, session: Session | None = None,
+                priority: Priority | str | None = None, delay: timedelta | None = None,
+                eta: datetime | None = None, retry: RetryPolicy | None = None,
+                timeout: timedelta | None = _UNSET, unique_key: str | None = None,
+                unique_ttl: timedelta | None = None, correlation_id: str | None = None,
+                run_id: str | None = None, step_id: str | None = None) -> Enqueued:
+        """Enqueue ``task``; inside ``session``'s transaction when one is given."""
+        if task not in self.registry:
+            raise ValueError(f"unknown task {task!r}; known tasks: {', '.join(self.registry.names())}")
+        spec = self.registry[task]
+        if delay is not None and eta is not None:
+            raise ValueError("give delay or eta, not both")
+        if eta is not None and eta.tzinfo is None:
+            raise ValueError("eta must be timezone-aware")
+        options = TaskOptions(
+            queue=self.queue,
+            priority=Priority.parse(priority) if priority is not None else spec.priority,
+            retry=retry or spec.retry,
+            timeout=spec.timeout if timeout is _UNSET else timeout,
+            eta=eta or (_now() + delay if delay is not None else None),
+        )
+        envelope = Envelope(kind="task", type=task, payload=payload, correlation_id=correlation_id,
+                            run_id=run_id, step_id=step_id)
+        ttl = unique_ttl or spec.unique_ttl
+        if unique_key is not None and ttl is None:
+            raise ValueError(f"unique_key needs a unique_ttl (task {task!r} declares no default)")
+        if session is not None:
+            return self._write(session, envelope, options, unique_key, ttl)
+        with Session(self.engine, expire_on_commit=False) as own, own.begin():
+            return self._write(own, envelope, options, unique_key, ttl)
+
+    def _write(self, session: Session, envelope: Envelope, options: TaskOptions, unique_key: str | None,
+               ttl: timedelta | None) -> Enqueued:
+        if unique_key is not None and ttl is not None:
+            winner = _claim_unique(session, f"{self.queue}:{unique_key}", envelope.id, ttl)
+            if winner != envelope.id:
+                return Enqueued(winner, created=False)
+        self.resend(session, envelope, options)
+        return Enqueued(envelope.id, created=True)
+
+    def resend(self, session: Session, envelope: Envelope, options: TaskOptions) -> None:
+        """Write an already-built task to the outbox of ``session``'s transaction."""
+        row = OutboxMessage(kind="task", envelope=envelope.to_json(), options=options.to_json(), created_at=_now())
+        session.add(row)
+        session.flush()
+        self._after_commit(session).append((row.id, envelope, options))
+
+    def _after_commit(self, session: Session) -> list[tuple[int | None, Envelope, TaskOptions]]:
+        if not session.info.get(_LISTENING):
+            session.info[_LISTENING] = True  # listeners stay for the session's life; it is short
+            event.listen(session, "after_commit", self._on_commit)
+            event.listen(session, "after_rollback", _forget)
+        pending: list[tuple[int | None, Envelope, TaskOptions]] = session.info.setdefault(_PENDING, [])
+        return pending
+
+    def _on_commit(self, session: Session) -> None:
+        pending = session.info.pop(_PENDING, [])
+        sent = [outbox_id for outbox_id, envelope, options in pending if self._try_send(envelope, options)]
+        if sent:
+            try:
+                with self.engine.begin() as connection:
+                    connection.execute(delete(OutboxMessage).where(col(OutboxMessage.id).in_(sent)))
+            except Exception:  # the relay will send them again; handlers dedupe by idempotency key
+                log.warning("could not clear %d sent outbox rows", len(sent), exc_info=True)
+
+    def _try_send(self, envelope: Envelope, options: TaskOptions) -> bool:
+        try:
+            self._send_task(envelope, options)
+        except Exception as exc:
+            log.warning("task %s %s stays in the outbox for the relay: %s (%s)", envelope.type, envelope.id,
+                        type(exc).__name__, exc)
+            return False
+        return True
+
+    def relay(self, *, older_than: timedelta = timedelta(seconds=2), batch: int = 200) -> int:
+        """Send outbox rows the fast path left behind; returns how many went out."""
+        cutoff = _now() - older_than
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            query = (select(OutboxMessage).where(col(OutboxMessage.created_at) <= cutoff,
+                                                 col(OutboxMessage.kind) == "task")
+                     .order_by(col(OutboxMessage.id)).limit(batch))
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)  # several workers relay without doubling
+            sent: list[int] = []
+            for row in session.execute(query).scalars():
+                if not self._try_send(Envelope.from_json(row.envelope), TaskOptions.from_json(row.options)):
+                    break
+                sent.append(row.id or 0)
+            if sent:
+                session.execute(delete(OutboxMessage).where(col(OutboxMessage.id).in_(sent)))
+        return len(sent)
+
+
+def _forget(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def _claim_unique(session: Session, key: str, task_id: str, ttl: timedelta) -> str:
+    """Claim ``key`` for ``task_id`` unless a live claim exists; the id that holds it afterwards."""
+    now = _now()
+    table = TaskUniqueKey.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(table).values(key=key, task_id=task_id, expires_at=now + ttl)
+    statement = statement.on_conflict_do_update(
+        index_elements=["key"],
+        set_={"task_id": statement.excluded.task_id, "expires_at": statement.excluded.expires_at},
+        where=table.c.expires_at <= now,
+    )
+    session.execute(statement)
+    return str(session.execute(select(table.c.task_id).where(table.c.key == key)).scalar_one())
+
+
+def delete_expired_unique_keys(engine: Engine) -> int:
+    with engine.begin() as connection:
+        result = connection.execute(delete(TaskUniqueKey).where(col(TaskUniqueKey.expires_at) <= _now()))
+    return int(result.rowcount)

@@ -1,0 +1,212 @@
+"""Huey, extended where it is at-most-once: leased dequeue, ack after execution, hand-back on
+interrupt, backoff with jitter, dead letters. Everything else — task classes, serialisation, the
+consumer's processes, SIGALRM timeouts — is Huey's own."""
+
+import logging
+import os
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from huey import Huey
+from huey import signals as S
+from huey.api import Task
+
+from app.plane.envelope import Envelope
+from app.plane.tasks.policy import TaskOptions
+from app.plane.tasks.registry import PermanentError, TaskRegistry, TaskSpec
+from app.plane.tasks.storage import LeasedStorage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A task that will not be retried again: what the dead-letter store keeps."""
+
+    envelope: Envelope
+    options: TaskOptions
+    error: str
+    traceback: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Context:
+    envelope: Envelope
+    services: Any
+
+
+class ProcessLocal:
+    """Builds a value once per process: connections made before a fork must not cross it."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        self._pid = -1
+        self._value: Any = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Any:
+        with self._lock:
+            if self._pid != os.getpid():
+                self._value, self._pid = self._factory(), os.getpid()
+            return self._value
+
+
+def _minute(now: datetime | None = None) -> int:
+    return int((now or datetime.now(UTC)).timestamp() // 60)
+
+
+class PlaneHuey(Huey):  # type: ignore[misc]
+    def __init__(self, storage: LeasedStorage, registry: TaskRegistry, *,
+                 services: Callable[[], Any] = lambda: None,
+                 on_dead: Callable[[Failure], None] = lambda failure: None) -> None:
+        self._given_storage = storage
+        super().__init__(name=storage.name, results=False, utc=True)
+        self.registry = registry
+        self.services = ProcessLocal(services)
+        self._on_dead = on_dead
+        self._interrupted: set[str] = set()
+        self._unrecorded: set[str] = set()
+        self.current_lease: Any = None  # read by the worker's heartbeat thread
+        self.task_classes: dict[str, type[Task]] = {}
+        for spec in registry:
+            self._register(spec)
+        self._signal.connect(self._count_success, S.SIGNAL_COMPLETE)
+        self._signal.connect(self._handle_error, S.SIGNAL_ERROR)
+        self._signal.connect(self._handle_timeout, S.SIGNAL_TIMEOUT)
+        self._signal.connect(self._note_interrupted, S.SIGNAL_INTERRUPTED)
+
+    @property
+    def leased(self) -> LeasedStorage:
+        return self._given_storage
+
+    def create_storage(self) -> LeasedStorage:
+        return self._given_storage
+
+    # -- declaring -----------------------------------------------------------------------------
+    def _register(self, spec: TaskSpec) -> None:
+        def run(envelope_json: str, options_json: str, task: Task) -> Any:
+            try:
+                envelope = Envelope.from_json(envelope_json)
+            except (ValueError, KeyError, TypeError) as exc:
+                task.retries = 0
+                raise PermanentError(f"undecodable envelope: {exc}") from exc
+            try:
+                result = spec.handler(Context(envelope, self.services.get()), envelope.payload)
+            except PermanentError:
+                task.retries = 0  # Huey then treats this failure as final
+                raise
+            return dict(result) if result is not None else None
+
+        run.__name__ = spec.name
+        run.__module__ = "flowplane"  # Huey names the task "flowplane.<name>"
+        wrapper = self.task(name=spec.name, context=True)(run)
+        self.task_classes[spec.name] = wrapper.task_class
+
+    def build_task(self, envelope: Envelope, options: TaskOptions) -> Task:
+        if envelope.type not in self.task_classes:
+            raise KeyError(f"no task named {envelope.type!r}")
+        eta = options.eta.astimezone(UTC).replace(tzinfo=None) if options.eta else None
+        return self.task_classes[envelope.type](
+            args=(envelope.to_json(), options.to_json()),
+            id=envelope.id,
+            eta=eta,
+            retries=options.retry.attempts - envelope.attempt,
+            priority=int(options.priority),
+            timeout=options.timeout.total_seconds() if options.timeout else None,
+        )
+
+    def send(self, envelope: Envelope, options: TaskOptions) -> None:
+        """Put a task on the queue, or on the schedule when it has a future eta."""
+        task = self.build_task(envelope, options)
+        if task.eta is not None and task.eta > self._get_timestamp():
+            self.add_schedule(task)
+        else:
+            self.enqueue(task)
+
+    # -- consuming -----------------------------------------------------------------------------
+    def dequeue(self) -> Task | None:
+        leased = self.leased.take()
+        if leased is None:
+            return None
+        handle, data = leased
+        try:
+            task = self.deserialize_task(data)
+        except Exception as exc:  # a message no registered task can read: keep it, never loop on it
+            log.error("dead-lettering an undecodable message: %s", exc)
+            self.leased.ack(handle)
+            return None
+        task._lease = handle
+        return task
+
+    def execute(self, task: Task, timestamp: datetime | None = None) -> Any:
+        handle = getattr(task, "_lease", None)
+        self.current_lease = handle
+        try:
+            return super().execute(task, timestamp)
+        finally:
+            self.current_lease = None
+            if handle is not None:
+                if task.id in self._interrupted:
+                    self._interrupted.discard(task.id)
+                    self.leased.release(handle)  # shutting down: another worker takes it now
+                elif task.id in self._unrecorded:
+                    self._unrecorded.discard(task.id)  # the lease runs out and it is delivered again
+                else:
+                    self.leased.ack(handle)
+
+    def add_schedule(self, task: Task) -> None:
+        eta = task.eta or datetime.fromtimestamp(0, UTC).replace(tzinfo=None)
+        self.leased.add_to_schedule(self.serialize_task(task), eta, task.priority)
+        self._emit(S.SIGNAL_SCHEDULED, task)
+
+    def _requeue_task(self, task: Task, timestamp: datetime, retry_eta: datetime | None = None) -> None:
+        envelope_json, options_json = task.args
+        envelope = Envelope.from_json(envelope_json)
+        options = TaskOptions.from_json(options_json)
+        delay = options.retry.delay(envelope.attempt)
+        task.args = (replace(envelope, attempt=envelope.attempt + 1).to_json(), options_json)
+        task.retries -= 1
+        task.eta = retry_eta or timestamp + delay
+        log.info("retrying %s %s in %.3f s (attempt %d of %d)", envelope.type, task.id, delay.total_seconds(),
+                 envelope.attempt + 1, options.retry.attempts)
+        self.add_schedule(task)
+
+    # -- outcomes ------------------------------------------------------------------------------
+    def _count_success(self, signal: str, task: Task) -> None:
+        self.leased.count_outcome("processed", _minute())
+
+    def _handle_error(self, signal: str, task: Task, exc: BaseException | None = None) -> None:
+        self.leased.count_outcome("failed", _minute())
+        if task.retries == 0:
+            text = "".join(traceback.format_exception(exc)) if exc else ""
+            self._dead(task, f"{type(exc).__name__}: {exc}" if exc else "failed", text)
+
+    def _handle_timeout(self, signal: str, task: Task) -> None:
+        self.leased.count_outcome("failed", _minute())
+        if task.retries == 0:
+            self._dead(task, f"TaskTimeout: ran longer than {task.timeout} s", "")
+
+    def _note_interrupted(self, signal: str, task: Task) -> None:
+        self._interrupted.add(task.id)
+
+    def _dead(self, task: Task, error: str, trace: str) -> None:
+        envelope_json, options_json = task.args
+        try:
+            envelope = Envelope.from_json(envelope_json)
+        except (ValueError, KeyError, TypeError):
+            envelope = Envelope(kind="task", type=type(task).__name__, payload={"undecodable": str(envelope_json)},
+                                id=task.id)
+        failure = Failure(envelope=envelope, options=TaskOptions.from_json(options_json), error=error,
+                          traceback=trace, attempts=envelope.attempt)
+        log.error("task %s %s is dead after %d attempt(s): %s", envelope.type, task.id, envelope.attempt, error)
+        try:
+            self._on_dead(failure)
+        except Exception:
+            log.exception("could not record dead letter %s; leaving it leased for redelivery", task.id)
+            self._unrecorded.add(task.id)
+

@@ -1,0 +1,208 @@
+"""Huey's priority Redis storage, made at-least-once: taking a task leases it instead of deleting it.
+
+Every move between the queue, the in-flight set and the schedule is one Lua script, so no crash
+between two commands can lose a task.
+"""
+
+import struct
+import time
+from datetime import datetime
+from typing import Any
+
+from huey.storage import PriorityRedisStorage
+from redis import Redis
+
+from app.plane.tasks.storage import QueueCounts
+
+# KEYS: queue, inflight, inflight scores, paused. ARGV: now, lease seconds.
+TAKE = """
+if redis.call('EXISTS', KEYS[4]) == 1 then return false end
+local item = redis.call('ZPOPMIN', KEYS[1])
+if #item == 0 then return false end
+redis.call('ZADD', KEYS[2], tonumber(ARGV[1]) + tonumber(ARGV[2]), item[1])
+redis.call('HSET', KEYS[3], item[1], item[2])
+return item[1]
+"""
+
+# KEYS: inflight, inflight scores, queue, wake. ARGV: deadline (or -1 for this member only), member.
+RETURN = """
+local members
+if ARGV[2] ~= '' then
+  members = {ARGV[2]}
+else
+  members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 500)
+end
+local moved = 0
+for _, member in ipairs(members) do
+  local score = redis.call('HGET', KEYS[2], member)
+  if score and redis.call('ZREM', KEYS[1], member) == 1 then
+    redis.call('ZADD', KEYS[3], score, member)
+    redis.call('HDEL', KEYS[2], member)
+    redis.call('LPUSH', KEYS[4], '1')
+    moved = moved + 1
+  end
+end
+redis.call('LTRIM', KEYS[4], 0, 1000)
+return moved
+"""
+
+# KEYS: schedule, schedule scores, queue, wake. ARGV: now, limit.
+PROMOTE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, member in ipairs(due) do
+  local score = redis.call('HGET', KEYS[2], member) or '0'
+  redis.call('ZADD', KEYS[3], score, member)
+  redis.call('ZREM', KEYS[1], member)
+  redis.call('HDEL', KEYS[2], member)
+  redis.call('LPUSH', KEYS[4], '1')
+end
+redis.call('LTRIM', KEYS[4], 0, 1000)
+return #due
+"""
+
+EXTEND = "return redis.call('ZADD', KEYS[1], 'XX', 'CH', ARGV[1], ARGV[2])"
+
+
+def _stamp() -> bytes:
+    # Huey's priority queue orders equal priorities by this big-endian microsecond prefix: FIFO.
+    return struct.pack(">Q", int(time.time() * 1e6))
+
+
+class LeasedRedisStorage(PriorityRedisStorage):  # type: ignore[misc]
+    """Queue ``huey.redis.<name>``; leases in ``<name>:inflight``; delays in ``huey.schedule.<name>``."""
+
+    def __init__(self, name: str, url: str, lease_seconds: float, wake_timeout: float = 1.0) -> None:
+        super().__init__(name=name, url=url, blocking=True, read_timeout=wake_timeout, clean_name=False)
+        self.lease_seconds = lease_seconds
+        self.inflight_key = f"{name}:inflight"
+        self.inflight_scores_key = f"{name}:inflight:scores"
+        self.schedule_scores_key = f"{name}:schedule:scores"
+        self.paused_key = f"{name}:paused"
+        self.wake_key = f"{name}:wake"
+        self.stats_prefix = f"{name}:stats"
+        self._take = self.conn.register_script(TAKE)
+        self._return = self.conn.register_script(RETURN)
+        self._promote = self.conn.register_script(PROMOTE)
+        self._extend = self.conn.register_script(EXTEND)
+
+    @property
+    def redis(self) -> Redis:
+        return self.conn  # type: ignore[no-any-return]
+
+    # -- producing ---------------------------------------------------------------------------
+    def enqueue(self, data: bytes, priority: int | None = None) -> None:
+        with self.conn.pipeline(transaction=True) as pipe:
+            pipe.zadd(self.queue_key, {_stamp() + data: -(priority or 0)})
+            pipe.lpush(self.wake_key, "1")
+            pipe.ltrim(self.wake_key, 0, 1000)
+            pipe.execute()
+
+    def add_to_schedule(self, data: bytes, ts: datetime, priority: int | None = None) -> None:
+        member = _stamp() + data
+        with self.conn.pipeline(transaction=True) as pipe:
+            pipe.zadd(self.schedule_key, {member: self.convert_ts(ts)})
+            pipe.hset(self.schedule_scores_key, member, -(priority or 0))
+            pipe.execute()
+
+    def promote_due(self, now: datetime, limit: int = 1000) -> int:
+        keys = [self.schedule_key, self.schedule_scores_key, self.queue_key, self.wake_key]
+        return int(self._promote(keys=keys, args=[self.convert_ts(now), limit]))
+
+    def read_schedule(self, ts: datetime) -> list[bytes]:
+        raise NotImplementedError("use promote_due(): popping and re-enqueueing separately can lose tasks")
+
+    # -- consuming ---------------------------------------------------------------------------
+    def take(self) -> tuple[bytes, bytes] | None:
+        """Lease the next task: ``(handle, data)``; waits up to the wake timeout when idle."""
+        leased = self._take_now()
+        if leased is None and self.conn.blpop([self.wake_key], timeout=self.read_timeout):
+            leased = self._take_now()
+        return leased
+
+    def _take_now(self) -> tuple[bytes, bytes] | None:
+        keys = [self.queue_key, self.inflight_key, self.inflight_scores_key, self.paused_key]
+        member = self._take(keys=keys, args=[time.time(), self.lease_seconds])
+        return (member, member[8:]) if member else None
+
+    def dequeue(self) -> bytes | None:
+        raise NotImplementedError("use take(): a dequeued task must be leased, then acked")
+
+    def extend(self, handle: bytes) -> bool:
+        return bool(self._extend(keys=[self.inflight_key], args=[time.time() + self.lease_seconds, handle]))
+
+    def ack(self, handle: bytes) -> None:
+        with self.conn.pipeline(transaction=True) as pipe:
+            pipe.zrem(self.inflight_key, handle)
+            pipe.hdel(self.inflight_scores_key, handle)
+            pipe.execute()
+
+    def release(self, handle: bytes) -> None:
+        """Hand a leased task back to the queue now (worker shutting down)."""
+        keys = [self.inflight_key, self.inflight_scores_key, self.queue_key, self.wake_key]
+        self._return(keys=keys, args=[0, handle])
+
+    def reap(self, now: float | None = None) -> int:
+        """Return every task whose lease ran out (its worker died) to the queue."""
+        keys = [self.inflight_key, self.inflight_scores_key, self.queue_key, self.wake_key]
+        return int(self._return(keys=keys, args=[now if now is not None else time.time(), ""]))
+
+    # -- operating ---------------------------------------------------------------------------
+    def pause(self) -> None:
+        self.conn.set(self.paused_key, "1")
+
+    def resume(self) -> None:
+        with self.conn.pipeline(transaction=True) as pipe:
+            pipe.delete(self.paused_key)
+            pipe.lpush(self.wake_key, *(["1"] * 64))
+            pipe.execute()
+
+    def is_paused(self) -> bool:
+        return bool(self.conn.exists(self.paused_key))
+
+    def count_outcome(self, outcome: str, minute: int) -> None:
+        key = f"{self.stats_prefix}:{outcome}:{minute}"
+        with self.conn.pipeline(transaction=False) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, 2 * 3600)
+            pipe.execute()
+
+    def outcomes(self, outcome: str, minutes: list[int]) -> list[int]:
+        values = self.conn.mget([f"{self.stats_prefix}:{outcome}:{minute}" for minute in minutes])
+        return [int(value or 0) for value in values]
+
+    def counts(self) -> QueueCounts:
+        with self.conn.pipeline(transaction=False) as pipe:
+            for priority in (10, 5, 0):
+                pipe.zcount(self.queue_key, -priority, -priority)
+            pipe.zcard(self.queue_key)
+            pipe.zcard(self.schedule_key)
+            pipe.zcard(self.inflight_key)
+            high, medium, low, total, scheduled, active = pipe.execute()
+        return QueueCounts(pending={"high": high, "medium": medium, "low": low, "other": total - high - medium - low},
+                           scheduled=scheduled, active=active, paused=self.is_paused())
+
+    def members(self, state: str, offset: int, limit: int) -> list[tuple[bytes, float]]:
+        """``(data, score)`` pages of one state: pending, scheduled or active."""
+        key = {"pending": self.queue_key, "scheduled": self.schedule_key, "active": self.inflight_key}[state]
+        rows = self.conn.zrange(key, offset, offset + limit - 1, withscores=True)
+        return [(member[8:], float(score)) for member, score in rows]
+
+    def remove(self, state: str, task_id_matches: Any) -> bool:
+        """Delete the first pending or scheduled task whose data satisfies ``task_id_matches``."""
+        key = {"pending": self.queue_key, "scheduled": self.schedule_key}[state]
+        for member in self.conn.zrange(key, 0, -1):
+            if task_id_matches(member[8:]):
+                with self.conn.pipeline(transaction=True) as pipe:
+                    pipe.zrem(key, member)
+                    pipe.hdel(self.schedule_scores_key, member)
+                    removed, _ = pipe.execute()
+                return bool(removed)
+        return False
+
+    def flush_all(self) -> None:
+        super().flush_all()
+        keys = [self.inflight_key, self.inflight_scores_key, self.schedule_scores_key, self.paused_key, self.wake_key]
+        self.conn.delete(*keys)
+        stats = list(self.conn.scan_iter(f"{self.stats_prefix}:*"))
+        if stats:
+            self.conn.delete(*stats)

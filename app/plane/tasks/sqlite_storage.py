@@ -1,0 +1,157 @@
+"""Huey's SQLite storage, made at-least-once the same way as the Redis one, for the embedded default.
+
+Every move is one ``BEGIN EXCLUSIVE`` transaction. It holds across processes on one machine (the
+file is the queue); it does not serve workers on other machines.
+"""
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from huey.storage import SqliteStorage
+
+from app.plane.tasks.storage import QueueCounts
+
+EXTRA_DDL = [
+    "create table if not exists plane_inflight (id integer primary key, queue text not null, "
+    "data blob not null, priority real not null, deadline real not null)",
+    "create index if not exists plane_inflight_deadline on plane_inflight (queue, deadline)",
+    "create table if not exists plane_delayed (id integer primary key, queue text not null, "
+    "data blob not null, priority real not null, due real not null)",
+    "create index if not exists plane_delayed_due on plane_delayed (queue, due)",
+    "create table if not exists plane_flags (queue text not null, name text not null, primary key (queue, name))",
+    "create table if not exists plane_stats (queue text not null, outcome text not null, minute integer not null, "
+    "count integer not null, primary key (queue, outcome, minute))",
+]
+
+
+class LeasedSqliteStorage(SqliteStorage):  # type: ignore[misc]
+    def __init__(self, name: str, filename: str, lease_seconds: float) -> None:
+        self.ddl = [*SqliteStorage.ddl, *EXTRA_DDL]
+        super().__init__(name=name, filename=filename, timeout=30, strict_fifo=False)
+        self.lease_seconds = lease_seconds
+
+    def enqueue(self, data: bytes, priority: int | None = None) -> None:
+        self.sql("insert into task (queue, data, priority) values (?, ?, ?)",
+                 (self.name, self.to_blob(data), priority or 0), commit=True)
+
+    def add_to_schedule(self, data: bytes, ts: datetime, priority: int | None = None) -> None:
+        self.sql("insert into plane_delayed (queue, data, priority, due) values (?, ?, ?, ?)",
+                 (self.name, self.to_blob(data), priority or 0, ts.timestamp()), commit=True)
+
+    def promote_due(self, now: datetime, limit: int = 1000) -> int:
+        with self.db(commit=True) as cursor:
+            cursor.execute("select id from plane_delayed where queue = ? and due <= ? order by due, id limit ?",
+                           (self.name, now.timestamp(), limit))
+            ids = [row[0] for row in cursor.fetchall()]
+            for task_id in ids:
+                cursor.execute("insert into task (queue, data, priority) select queue, data, priority "
+                               "from plane_delayed where id = ?", (task_id,))
+                cursor.execute("delete from plane_delayed where id = ?", (task_id,))
+            return len(ids)
+
+    def read_schedule(self, ts: datetime) -> list[bytes]:
+        raise NotImplementedError("use promote_due(): popping and re-enqueueing separately can lose tasks")
+
+    def take(self) -> tuple[int, bytes] | None:
+        if not self.sql("select 1 from task where queue = ? limit 1", (self.name,), results=True):
+            return None
+        with self.db(commit=True) as cursor:
+            cursor.execute("select 1 from plane_flags where queue = ? and name = 'paused'", (self.name,))
+            if cursor.fetchone():
+                return None
+            cursor.execute("select id, data, priority from task where queue = ? order by priority desc, id limit 1",
+                           (self.name,))
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            task_id, data, priority = row
+            cursor.execute("delete from task where id = ?", (task_id,))
+            cursor.execute("insert into plane_inflight (queue, data, priority, deadline) values (?, ?, ?, ?)",
+                           (self.name, data, priority, time.time() + self.lease_seconds))
+            return int(cursor.lastrowid or 0), bytes(data)
+
+    def dequeue(self) -> bytes | None:
+        raise NotImplementedError("use take(): a dequeued task must be leased, then acked")
+
+    def extend(self, handle: int) -> bool:
+        with self.db(commit=True) as cursor:
+            cursor.execute("update plane_inflight set deadline = ? where id = ?",
+                           (time.time() + self.lease_seconds, handle))
+            return cursor.rowcount == 1
+
+    def ack(self, handle: int) -> None:
+        self.sql("delete from plane_inflight where id = ?", (handle,), commit=True)
+
+    def _return(self, where: str, params: tuple[object, ...]) -> int:
+        with self.db(commit=True) as cursor:
+            # `where` is one of two literals in this class, never caller input
+            cursor.execute(f"select id from plane_inflight where queue = ? and {where}", (self.name, *params))  # noqa: S608
+            ids = [row[0] for row in cursor.fetchall()]
+            for lease_id in ids:
+                cursor.execute("insert into task (queue, data, priority) select queue, data, priority "
+                               "from plane_inflight where id = ?", (lease_id,))
+                cursor.execute("delete from plane_inflight where id = ?", (lease_id,))
+            return len(ids)
+
+    def release(self, handle: int) -> None:
+        self._return("id = ?", (handle,))
+
+    def reap(self, now: float | None = None) -> int:
+        return self._return("deadline <= ?", (now if now is not None else time.time(),))
+
+    def pause(self) -> None:
+        self.sql("insert or ignore into plane_flags (queue, name) values (?, 'paused')", (self.name,), commit=True)
+
+    def resume(self) -> None:
+        self.sql("delete from plane_flags where queue = ? and name = 'paused'", (self.name,), commit=True)
+
+    def is_paused(self) -> bool:
+        return bool(self.sql("select 1 from plane_flags where queue = ? and name = 'paused'", (self.name,),
+                             results=True))
+
+    def count_outcome(self, outcome: str, minute: int) -> None:
+        with self.db(commit=True) as cursor:
+            cursor.execute("insert into plane_stats (queue, outcome, minute, count) values (?, ?, ?, 1) "
+                           "on conflict (queue, outcome, minute) do update set count = count + 1",
+                           (self.name, outcome, minute))
+            cursor.execute("delete from plane_stats where queue = ? and minute < ?", (self.name, minute - 120))
+
+    def outcomes(self, outcome: str, minutes: list[int]) -> list[int]:
+        rows = dict(self.sql("select minute, count from plane_stats where queue = ? and outcome = ? "
+                             "and minute between ? and ?", (self.name, outcome, min(minutes), max(minutes)),
+                             results=True))
+        return [int(rows.get(minute, 0)) for minute in minutes]
+
+    def counts(self) -> QueueCounts:
+        pending = dict(self.sql("select priority, count(*) from task where queue = ? group by priority",
+                                (self.name,), results=True))
+        named = {"high": int(pending.pop(10.0, 0)), "medium": int(pending.pop(5.0, 0)),
+                 "low": int(pending.pop(0.0, 0))}
+        named["other"] = int(sum(pending.values()))
+        scheduled = self.sql("select count(*) from plane_delayed where queue = ?", (self.name,), results=True)[0][0]
+        active = self.sql("select count(*) from plane_inflight where queue = ?", (self.name,), results=True)[0][0]
+        return QueueCounts(pending=named, scheduled=int(scheduled), active=int(active), paused=self.is_paused())
+
+    def members(self, state: str, offset: int, limit: int) -> list[tuple[bytes, float]]:
+        query = {
+            "pending": "select data, -priority from task where queue = ? order by priority desc, id limit ? offset ?",
+            "scheduled": "select data, due from plane_delayed where queue = ? order by due, id limit ? offset ?",
+            "active": "select data, deadline from plane_inflight where queue = ? order by deadline limit ? offset ?",
+        }[state]
+        return [(bytes(data), float(score)) for data, score in self.sql(query, (self.name, limit, offset),
+                                                                         results=True)]
+
+    def remove(self, state: str, task_id_matches: Callable[[bytes], bool]) -> bool:
+        table = {"pending": "task", "scheduled": "plane_delayed"}[state]
+        for row_id, data in self.sql(f"select id, data from {table} where queue = ?", (self.name,),  # noqa: S608
+                                     results=True):
+            if task_id_matches(bytes(data)):
+                self.sql(f"delete from {table} where id = ?", (row_id,), commit=True)  # noqa: S608
+                return True
+        return False
+
+    def flush_all(self) -> None:
+        super().flush_all()
+        for table in ("plane_inflight", "plane_delayed", "plane_flags", "plane_stats"):
+            self.sql(f"delete from {table} where queue = ?", (self.name,), commit=True)  # noqa: S608

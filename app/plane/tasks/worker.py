@@ -1,0 +1,92 @@
+"""``flowplane worker``: Huey's process consumer, with lease heartbeats in each worker process and a
+scheduler process that also promotes due tasks, reaps expired leases and relays the outbox."""
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from huey.consumer import Consumer, Scheduler, Worker
+
+from app.plane.tasks.huey_plane import PlaneHuey
+
+log = logging.getLogger(__name__)
+
+
+class LeasedWorker(Worker):  # type: ignore[misc]
+    """A worker process that keeps the lease of its running task alive, so a healthy long task is
+    never delivered twice, and lets it lapse only when the process dies."""
+
+    huey: PlaneHuey
+
+    def initialize(self) -> None:
+        super().initialize()
+        interval = max(0.2, self.huey.leased.lease_seconds / 3)
+        threading.Thread(target=self._heartbeat, args=(interval,), name="lease-heartbeat", daemon=True).start()
+
+    def _heartbeat(self, interval: float) -> None:
+        while not self.stop_flag.wait(interval):
+            handle = self.huey.current_lease
+            if handle is None:
+                continue
+            try:
+                self.huey.leased.extend(handle)
+            except Exception as exc:  # the lease may lapse; the task then runs again elsewhere
+                log.warning("could not extend a task lease: %s", exc)
+
+
+class Housekeeper(Scheduler):  # type: ignore[misc]
+    """Once a second: due delayed/retrying tasks to the queue, expired leases back to it, outbox rows
+    the fast path missed to Huey; once a minute, the chores passed in ``periodic``."""
+
+    huey: PlaneHuey
+    relay: Callable[[], int] = staticmethod(lambda: 0)
+    periodic_chores: tuple[Callable[[], Any], ...] = ()
+
+    def loop(self, now: datetime | None = None) -> None:
+        started = time.monotonic()
+        storage = self.huey.leased
+        for name, chore in (("promote", lambda: storage.promote_due(datetime.now(UTC).replace(tzinfo=None))),
+                            ("reap", storage.reap), ("relay", self.relay)):
+            try:
+                moved = chore()
+                if moved and name == "reap":
+                    log.warning("returned %d task(s) whose worker stopped renewing its lease", moved)
+            except Exception as exc:
+                log.warning("%s failed: %s: %s", name, type(exc).__name__, exc)
+        if time.monotonic() >= getattr(self, "_next_chores", 0.0):
+            self._next_chores = time.monotonic() + 60
+            for chore in self.periodic_chores:
+                try:
+                    chore()
+                except Exception as exc:
+                    log.warning("periodic chore failed: %s: %s", type(exc).__name__, exc)
+        self.sleep_for_interval(started, self.interval)
+
+
+class PlaneConsumer(Consumer):  # type: ignore[misc]
+    worker_class = LeasedWorker
+
+    def __init__(self, huey: PlaneHuey, *, concurrency: int, grace: timedelta, relay: Callable[[], int],
+                 periodic_chores: tuple[Callable[[], Any], ...] = ()) -> None:
+        self._relay = relay
+        self._periodic_chores = periodic_chores
+        blocking = huey.leased.blocking
+        super().__init__(
+            huey, workers=concurrency, worker_type="process", periodic=False,
+            initial_delay=0.02 if not blocking else 0.1, backoff=1.5, max_delay=0.25,
+            scheduler_interval=1, check_worker_health=True, health_check_interval=1,
+            shutdown_timeout=grace.total_seconds(),
+        )
+        # SIGTERM (docker stop, Kubernetes, `flowplane up`) is as graceful as Ctrl-C: in-flight tasks get
+        # the grace period, then they are interrupted and handed back to the queue.
+        self._signal_actions[signal.SIGTERM] = (False, True)
+
+    def _create_scheduler(self) -> Housekeeper:
+        housekeeper = Housekeeper(self.huey, self.stop_flag, self.scheduler_interval, False)
+        housekeeper.relay = self._relay
+        housekeeper.periodic_chores = self._periodic_chores
+        return housekeeper
