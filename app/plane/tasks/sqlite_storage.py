@@ -78,7 +78,7 @@ class LeasedSqliteStorage(SqliteStorage):  # type: ignore[misc]
         with self.db(commit=True) as cursor:
             cursor.execute("update plane_inflight set deadline = ? where id = ?",
                            (time.time() + self.lease_seconds, handle))
-            return cursor.rowcount == 1
+            return bool(cursor.rowcount == 1)
 
     def ack(self, handle: int) -> None:
         self.sql("delete from plane_inflight where id = ?", (handle,), commit=True)

@@ -52,7 +52,7 @@ class Housekeeper(Scheduler):  # type: ignore[misc]
         for name, chore in (("promote", lambda: storage.promote_due(datetime.now(UTC).replace(tzinfo=None))),
                             ("reap", storage.reap), ("relay", self.relay)):
             try:
-                moved = chore()
+                moved = chore()  # type: ignore[no-untyped-call]
                 if moved and name == "reap":
                     log.warning("returned %d task(s) whose worker stopped renewing its lease", moved)
             except Exception as exc:
