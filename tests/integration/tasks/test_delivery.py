@@ -1,0 +1,96 @@
+"""The task plane's contract, on Redis and on SQLite, with real worker processes."""
+
+import time
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from app.db.models import OutboxMessage
+from tests.integration.tasks.conftest import PlaneWorld
+
+
+def _ran(rows: list[dict], tag: str) -> list[dict]:
+    return [row for row in rows if row["tag"] == tag and row["event"] in ("ran", "end")]
+
+
+def test_outbox_sends_on_commit_and_nothing_on_rollback(world: PlaneWorld) -> None:
+    container = world.container()
+    world.start_worker()
+    # Given one enqueue in a transaction that rolls back, and one in a transaction that commits
+    with container.new_session() as session:
+        with session.begin():
+            container.plane.enqueue("test.record", {"log": world.log, "tag": "rolled-back"}, session=session)
+            session.rollback()
+    with container.new_session() as session, session.begin():
+        kept = container.plane.enqueue("test.record", {"log": world.log, "tag": "committed"}, session=session)
+    # Then the committed one runs exactly once and the other never
+    rows = world.wait_for("the committed task", lambda rows: len(_ran(rows, "committed")) == 1)
+    assert [row["id"] for row in _ran(rows, "committed")] == [kept.id]
+    assert container.plane.relay(older_than=timedelta(0)) == 0  # nothing is left in the outbox
+    with Session(container.engine) as session:
+        assert session.execute(select(func.count()).select_from(OutboxMessage)).scalar_one() == 0
+    assert _ran(world.records(), "rolled-back") == []
+
+
+def test_each_task_runs_once(world: PlaneWorld) -> None:
+    container = world.container()
+    ids = {container.plane.enqueue("test.record", {"log": world.log, "tag": f"t{i}"}).id for i in range(30)}
+    world.start_worker(concurrency=3)
+    rows = world.wait_for("30 tasks", lambda rows: len(rows) >= 30)
+    assert sorted(row["id"] for row in rows) == sorted(ids)
+
+
+def test_retries_back_off_exponentially_then_succeed(world: PlaneWorld) -> None:
+    container = world.container()
+    world.start_worker()
+    task = container.plane.enqueue("test.flaky", {"log": world.log, "tag": "flaky", "fail_times": 2})
+    rows = world.wait_for("three attempts", lambda rows: len(_ran(rows, "flaky")) == 3)
+    attempts = _ran(rows, "flaky")
+    assert [row["attempt"] for row in attempts] == [1, 2, 3]
+    assert {row["id"] for row in attempts} == {task.id}
+    # Full jitter waits at most the ceiling (0.3 s, then 0.6 s); promotion runs once a second.
+    gaps = [later["t"] - earlier["t"] for earlier, later in zip(attempts, attempts[1:], strict=False)]
+    assert all(gap <= ceiling + 1.5 for gap, ceiling in zip(gaps, (0.3, 0.6), strict=True)), gaps
+    inspector_stats = container.huey.leased.counts()
+    assert inspector_stats.active == 0 and inspector_stats.scheduled == 0
+
+
+def test_a_delayed_task_starts_about_on_time(world: PlaneWorld) -> None:
+    container = world.container()
+    world.start_worker()
+    enqueued_at = time.time()
+    container.plane.enqueue("test.record", {"log": world.log, "tag": "later"}, delay=timedelta(seconds=2))
+    rows = world.wait_for("the delayed task", lambda rows: len(_ran(rows, "later")) == 1)
+    waited = _ran(rows, "later")[0]["t"] - enqueued_at
+    assert 2.0 <= waited <= 3.5, waited
+
+
+def test_unique_tasks_return_the_first_id(world: PlaneWorld) -> None:
+    container = world.container()
+    first = container.plane.enqueue("test.record", {"log": world.log, "tag": "u"}, unique_key="report:2026-11",
+                                    unique_ttl=timedelta(minutes=5))
+    second = container.plane.enqueue("test.record", {"log": world.log, "tag": "u"}, unique_key="report:2026-11",
+                                     unique_ttl=timedelta(minutes=5))
+    other = container.plane.enqueue("test.record", {"log": world.log, "tag": "v"}, unique_key="report:2026-12",
+                                    unique_ttl=timedelta(minutes=5))
+    assert first.created and not second.created and other.created
+    assert second.id == first.id and other.id != first.id
+    world.start_worker()
+    rows = world.wait_for("both distinct tasks", lambda rows: len(rows) == 2)
+    assert sorted(row["tag"] for row in rows) == ["u", "v"]
+
+
+def test_priorities_are_strict_high_then_medium_then_low(world: PlaneWorld) -> None:
+    container = world.container()
+    container.huey.leased.pause()
+    order = ["low", "high", "medium", "low", "high", "medium", "low", "high"]
+    for index, priority in enumerate(order):
+        container.plane.enqueue("test.record", {"log": world.log, "tag": f"{priority}-{index}"}, priority=priority)
+    world.start_worker(concurrency=1)
+    container.huey.leased.resume()
+    rows = world.wait_for("all tasks", lambda rows: len(rows) == len(order))
+    ran = [row["tag"].split("-")[0] for row in rows]
+    assert ran == ["high"] * 3 + ["medium"] * 2 + ["low"] * 3
+    # and FIFO within a priority
+    assert [row["tag"] for row in rows if row["tag"].startswith("low")] == ["low-0", "low-3", "low-6"]

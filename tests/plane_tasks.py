@@ -1,0 +1,54 @@
+"""Tasks the task-plane tests register in real worker processes (FLOWPLANE_TASKS__MODULES)."""
+
+import json
+import os
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from app.plane.tasks.policy import RetryPolicy
+from app.plane.tasks.registry import PermanentError, TaskContext, TaskSpec
+
+
+def note(context: TaskContext, payload: dict[str, Any], event: str) -> None:
+    line = {"id": context.envelope.id, "tag": payload.get("tag"), "attempt": context.envelope.attempt,
+            "pid": os.getpid(), "t": time.time(), "event": event}
+    with Path(payload["log"]).open("a") as sink:
+        sink.write(json.dumps(line) + "\n")
+
+
+def record(context: TaskContext, payload: dict[str, Any]) -> dict[str, Any]:
+    note(context, payload, "ran")
+    return {"ok": True}
+
+
+def flaky(context: TaskContext, payload: dict[str, Any]) -> None:
+    note(context, payload, "ran")
+    if context.envelope.attempt <= payload["fail_times"]:
+        raise RuntimeError(f"planned failure {context.envelope.attempt}")
+
+
+def permanent(context: TaskContext, payload: dict[str, Any]) -> None:
+    note(context, payload, "ran")
+    if not Path(payload["log"] + ".fixed").exists():
+        raise PermanentError("the payload cannot be handled (until fixed)")
+
+
+def nap(context: TaskContext, payload: dict[str, Any]) -> None:
+    note(context, payload, "start")
+    deadline = time.monotonic() + payload["seconds"]
+    while time.monotonic() < deadline:  # one long sleep would do too; SIGALRM interrupts either
+        time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+    note(context, payload, "end")
+
+
+QUICK = RetryPolicy(attempts=4, first=timedelta(milliseconds=300), max=timedelta(seconds=1))
+
+TASKS = [
+    TaskSpec("test.record", record, retry=RetryPolicy(attempts=1), timeout=None),
+    TaskSpec("test.flaky", flaky, retry=QUICK, timeout=None),
+    TaskSpec("test.permanent", permanent, retry=QUICK, timeout=None),
+    TaskSpec("test.nap", nap, retry=RetryPolicy(attempts=2, first=timedelta(milliseconds=100)),
+             timeout=timedelta(seconds=60)),
+]
