@@ -16,7 +16,7 @@ migrate:
 
 # Run the whole test suite (PostgreSQL, Redis and RabbitMQ tests skip locally when a server is down; CI=true fails instead)
 test *ARGS:
-    python -m pytest {{ARGS}}
+    python -m pytest -n 4 {{ARGS}}
 
 # Unit tests only: no servers, no subprocesses
 test-unit *ARGS:
@@ -24,7 +24,7 @@ test-unit *ARGS:
 
 # Integration tests: real databases and servers
 test-integration *ARGS:
-    python -m pytest tests/integration {{ARGS}}
+    python -m pytest -n 4 tests/integration {{ARGS}}
 
 # End-to-end tests: real `flowplane` processes
 test-e2e *ARGS:

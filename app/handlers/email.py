@@ -28,8 +28,7 @@ def send_welcome(context: TaskContext, payload: dict[str, Any]) -> dict[str, Any
     message["From"] = services.settings.email.sender
     message["To"] = recipient
     message["Subject"] = f"Welcome to Flowplane, {name}"
-    domain = hashlib.sha256(key.encode()).hexdigest()[:16] + ".flowplane"
-    message["Message-ID"] = make_msgid(idstring="welcome", domain=domain)
+    message["Message-ID"] = make_msgid(idstring=hashlib.sha256(key.encode()).hexdigest()[:12], domain="flowplane.local")
     message.set_content(
         f"Hello {name},\n\nyour Flowplane account {recipient} is ready. Welcome aboard!\n\n— Flowplane\n"
     )

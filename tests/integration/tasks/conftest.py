@@ -99,7 +99,7 @@ def world(backend: str, tmp_path: Path) -> Iterator[PlaneWorld]:
         "PYTHONPATH": str(ROOT),
         "FLOWPLANE_DATABASE__URL": f"sqlite:///{tmp_path}/flowplane.db",
         "FLOWPLANE_TASKS__MODULES": "tests.plane_tasks",
-        "FLOWPLANE_TASKS__LEASE": "2s",
+        "FLOWPLANE_TASKS__LEASE": "1s",
         "FLOWPLANE_TASKS__SHUTDOWN_GRACE": "10s",
         "FLOWPLANE_TASKS__SQLITE_PATH": f"{tmp_path}/tasks.db",
         "FLOWPLANE_EMAIL__MAIL_DIR": f"{tmp_path}/mail",

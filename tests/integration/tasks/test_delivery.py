@@ -1,5 +1,6 @@
 """The task plane's contract, on Redis and on SQLite, with real worker processes."""
 
+import re
 import time
 from datetime import timedelta
 
@@ -18,10 +19,9 @@ def test_outbox_sends_on_commit_and_nothing_on_rollback(world: PlaneWorld) -> No
     container = world.container()
     world.start_worker()
     # Given one enqueue in a transaction that rolls back, and one in a transaction that commits
-    with container.new_session() as session:
-        with session.begin():
-            container.plane.enqueue("test.record", {"log": world.log, "tag": "rolled-back"}, session=session)
-            session.rollback()
+    with container.new_session() as session, session.begin():
+        container.plane.enqueue("test.record", {"log": world.log, "tag": "rolled-back"}, session=session)
+        session.rollback()
     with container.new_session() as session, session.begin():
         kept = container.plane.enqueue("test.record", {"log": world.log, "tag": "committed"}, session=session)
     # Then the committed one runs exactly once and the other never
@@ -49,9 +49,12 @@ def test_retries_back_off_exponentially_then_succeed(world: PlaneWorld) -> None:
     attempts = _ran(rows, "flaky")
     assert [row["attempt"] for row in attempts] == [1, 2, 3]
     assert {row["id"] for row in attempts} == {task.id}
-    # Full jitter waits at most the ceiling (0.3 s, then 0.6 s); promotion runs once a second.
+    # Each computed wait lies within full jitter's bounds [0, ceiling] (0.3 s, then 0.6 s), and each retry
+    # started no earlier than its wait and soon after it (promotion runs once a second).
+    waits = [float(w) for w in re.findall(r"retrying test.flaky \w+ in ([0-9.]+) s", world.worker_output(0))]
+    assert len(waits) == 2 and all(0 <= wait <= ceiling for wait, ceiling in zip(waits, (0.3, 0.6), strict=True))
     gaps = [later["t"] - earlier["t"] for earlier, later in zip(attempts, attempts[1:], strict=False)]
-    assert all(gap <= ceiling + 1.5 for gap, ceiling in zip(gaps, (0.3, 0.6), strict=True)), gaps
+    assert all(wait - 0.05 <= gap <= wait + 4 for gap, wait in zip(gaps, waits, strict=True)), (gaps, waits)
     inspector_stats = container.huey.leased.counts()
     assert inspector_stats.active == 0 and inspector_stats.scheduled == 0
 

@@ -27,7 +27,7 @@ def test_a_task_whose_worker_is_killed_runs_to_completion_on_another(world: Plan
     # When the whole worker dies at once, mid-task (kill -9, as the OOM killer would)
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
-    # Then after the lease (2 s) another worker takes it and finishes it
+    # Then after the lease (1 s) another worker takes it and finishes it
     world.start_worker(concurrency=1)
     rows = world.wait_for("the task to finish", lambda rows: any(e == "end" for e, _ in _events(rows, "long")))
     events = _events(rows, "long")
@@ -39,7 +39,7 @@ def test_a_healthy_long_task_keeps_its_lease_and_runs_once(world: PlaneWorld) ->
     container = world.container()
     world.start_worker(concurrency=2)
     world.start_worker(concurrency=2)  # a second worker that would steal an expired lease
-    container.plane.enqueue("test.nap", {"log": world.log, "tag": "steady", "seconds": 5})  # 2.5 leases long
+    container.plane.enqueue("test.nap", {"log": world.log, "tag": "steady", "seconds": 3})  # three leases long
     rows = world.wait_for("the long task", lambda rows: any(e == "end" for e, _ in _events(rows, "steady")))
     assert [event for event, _ in _events(rows, "steady")] == ["start", "end"]
 
@@ -57,7 +57,7 @@ def test_sigterm_lets_a_short_task_finish_within_the_grace(world: PlaneWorld) ->
 def test_sigterm_hands_back_a_task_that_outlasts_the_grace(world: PlaneWorld) -> None:
     container = world.container()
     worker = world.start_worker(concurrency=1, FLOWPLANE_TASKS__SHUTDOWN_GRACE="500ms")
-    container.plane.enqueue("test.nap", {"log": world.log, "tag": "outlasts", "seconds": 3})
+    container.plane.enqueue("test.nap", {"log": world.log, "tag": "outlasts", "seconds": 2})
     world.wait_for("the task to start", lambda rows: len(_events(rows, "outlasts")) == 1)
     worker.send_signal(signal.SIGTERM)
     worker.wait(timeout=20)
