@@ -10,6 +10,14 @@ up:
 api:
     flowplane api
 
+# Run tasks: worker processes (tasks.concurrency), lease heartbeats, delays and retries, the outbox relay
+worker *ARGS:
+    flowplane worker {{ARGS}}
+
+# Benchmarks: the task plane against raw Huey and Celery on the same Redis, figures and ratios
+bench *ARGS:
+    python -m bench {{ARGS}}
+
 # Apply database migrations to the database in the settings
 migrate:
     flowplane db upgrade

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.processes import FLOWPLANE, environment, start, wait_until_serving
+from tests.e2e.processes import FLOWPLANE, environment, poll, start, wait_until_serving
 from tests.servers import closed_port
 
 
@@ -29,13 +29,17 @@ def test_up_serves_the_api_on_the_embedded_default_and_stops_cleanly(tmp_path: P
         assert httpx.delete(f"{base}/api/sessions/current", headers=token).status_code == 204
         assert httpx.get(f"{base}/api/users/me", headers=token).status_code == 401
         assert (tmp_path / "var" / "flowplane.db").exists()
+        # And the worker `up` started delivers the welcome mail to var/mail/
+        mails = poll(lambda: list((tmp_path / "var" / "mail").glob("*.eml")) or None, timeout=30,
+                     what="the welcome mail in var/mail")
+        assert "To: first@example.com" in mails[0].read_text()
     finally:
         # And Ctrl-C stops the supervisor and its children gracefully
         process.send_signal(signal.SIGINT)
         status = process.wait(timeout=30)
     assert status == 0, log.read_text()
     output = log.read_text()
-    assert "api stopped" in output and "stopped with status" not in output
+    assert "api stopped" in output and "worker stopped" in output and "stopped with status" not in output
     assert "a long enough password" not in output and registered.json()["access_token"] not in output
 
 

@@ -71,6 +71,7 @@ class PlaneHuey(Huey):  # type: ignore[misc]
         self._on_dead = on_dead
         self._interrupted: set[str] = set()
         self._unrecorded: set[str] = set()
+        self._local = threading.local()  # the finished task's ack, sent with the next take
         self.current_lease: Any = None  # read by the worker's heartbeat thread
         self.task_classes: dict[str, type[Task]] = {}
         for spec in registry:
@@ -130,7 +131,8 @@ class PlaneHuey(Huey):  # type: ignore[misc]
 
     # -- consuming -----------------------------------------------------------------------------
     def dequeue(self) -> Task | None:
-        leased = self.leased.take()
+        leased = self.leased.take(getattr(self._local, "ack", None))
+        self._local.ack = None
         if leased is None:
             return None
         handle, data = leased
@@ -157,7 +159,22 @@ class PlaneHuey(Huey):  # type: ignore[misc]
                 elif task.id in self._unrecorded:
                     self._unrecorded.discard(task.id)  # the lease runs out and it is delivered again
                 else:
-                    self.leased.ack(handle)
+                    self._local.ack = (handle, getattr(task, "_outcome", None), _minute())
+
+    def flush_ack(self) -> None:
+        """Send a finished task's ack now, instead of with the next take (the worker is stopping)."""
+        ack = getattr(self._local, "ack", None)
+        if ack is not None:
+            self.leased.ack(*ack)
+            self._local.ack = None
+
+    # The plane offers delete instead of Huey's revocation, so a task costs two Redis round trips
+    # (take, ack) rather than Huey's revocation look-up and clean-up on top.
+    def is_revoked(self, task: Any, timestamp: datetime | None = None, peek: bool = True) -> bool:
+        return False
+
+    def delete(self, key: str) -> bool:
+        return False if key.startswith("r:") else bool(super().delete(key))
 
     def add_schedule(self, task: Task) -> None:
         eta = task.eta or datetime.fromtimestamp(0, UTC).replace(tzinfo=None)
@@ -178,16 +195,16 @@ class PlaneHuey(Huey):  # type: ignore[misc]
 
     # -- outcomes ------------------------------------------------------------------------------
     def _count_success(self, signal: str, task: Task) -> None:
-        self.leased.count_outcome("processed", _minute())
+        task._outcome = "processed"  # counted with the ack, in the same round trip
 
     def _handle_error(self, signal: str, task: Task, exc: BaseException | None = None) -> None:
-        self.leased.count_outcome("failed", _minute())
+        task._outcome = "failed"
         if task.retries == 0:
             text = "".join(traceback.format_exception(exc)) if exc else ""
             self._dead(task, f"{type(exc).__name__}: {exc}" if exc else "failed", text)
 
     def _handle_timeout(self, signal: str, task: Task) -> None:
-        self.leased.count_outcome("failed", _minute())
+        task._outcome = "failed"
         if task.retries == 0:
             self._dead(task, f"TaskTimeout: ran longer than {task.timeout} s", "")
 

@@ -12,10 +12,20 @@ from typing import Any
 from huey.storage import PriorityRedisStorage
 from redis import Redis
 
-from app.plane.tasks.storage import QueueCounts
+from app.plane.tasks.storage import Ack, QueueCounts
 
-# KEYS: queue, inflight, inflight scores, paused. ARGV: now, lease seconds.
+# KEYS: queue, inflight, inflight scores, paused, stats counter. ARGV: now, lease seconds, member to ack
+# first ('' for none), whether to count the acked outcome ('1'). Acking the finished task and taking the
+# next one share a round trip.
 TAKE = """
+if ARGV[3] ~= '' then
+  redis.call('ZREM', KEYS[2], ARGV[3])
+  redis.call('HDEL', KEYS[3], ARGV[3])
+  if ARGV[4] == '1' then
+    redis.call('INCR', KEYS[5])
+    redis.call('EXPIRE', KEYS[5], 7200)
+  end
+end
 if redis.call('EXISTS', KEYS[4]) == 1 then return false end
 local item = redis.call('ZPOPMIN', KEYS[1])
 if #item == 0 then return false end
@@ -112,16 +122,18 @@ class LeasedRedisStorage(PriorityRedisStorage):  # type: ignore[misc]
         raise NotImplementedError("use promote_due(): popping and re-enqueueing separately can lose tasks")
 
     # -- consuming ---------------------------------------------------------------------------
-    def take(self) -> tuple[bytes, bytes] | None:
-        """Lease the next task: ``(handle, data)``; waits up to the wake timeout when idle."""
-        leased = self._take_now()
+    def take(self, ack: Ack | None = None) -> tuple[bytes, bytes] | None:
+        """Ack ``ack`` and lease the next task: ``(handle, data)``; waits up to the wake timeout when idle."""
+        leased = self._take_now(ack)
         if leased is None and self.conn.blpop([self.wake_key], timeout=self.read_timeout):
-            leased = self._take_now()
+            leased = self._take_now(None)
         return leased
 
-    def _take_now(self) -> tuple[bytes, bytes] | None:
-        keys = [self.queue_key, self.inflight_key, self.inflight_scores_key, self.paused_key]
-        member = self._take(keys=keys, args=[time.time(), self.lease_seconds])
+    def _take_now(self, ack: Ack | None) -> tuple[bytes, bytes] | None:
+        handle, outcome, minute = ack if ack is not None else (b"", None, 0)
+        keys = [self.queue_key, self.inflight_key, self.inflight_scores_key, self.paused_key,
+                f"{self.stats_prefix}:{outcome}:{minute}"]
+        member = self._take(keys=keys, args=[time.time(), self.lease_seconds, handle, "1" if outcome else "0"])
         return (member, member[8:]) if member else None
 
     def dequeue(self) -> bytes | None:
@@ -130,10 +142,15 @@ class LeasedRedisStorage(PriorityRedisStorage):  # type: ignore[misc]
     def extend(self, handle: bytes) -> bool:
         return bool(self._extend(keys=[self.inflight_key], args=[time.time() + self.lease_seconds, handle]))
 
-    def ack(self, handle: bytes) -> None:
+    def ack(self, handle: bytes, outcome: str | None = None, minute: int = 0) -> None:
+        """Drop the lease, counting the outcome (processed | failed) in the same round trip."""
         with self.conn.pipeline(transaction=True) as pipe:
             pipe.zrem(self.inflight_key, handle)
             pipe.hdel(self.inflight_scores_key, handle)
+            if outcome:
+                key = f"{self.stats_prefix}:{outcome}:{minute}"
+                pipe.incr(key)
+                pipe.expire(key, 2 * 3600)
             pipe.execute()
 
     def release(self, handle: bytes) -> None:
@@ -158,13 +175,6 @@ class LeasedRedisStorage(PriorityRedisStorage):  # type: ignore[misc]
 
     def is_paused(self) -> bool:
         return bool(self.conn.exists(self.paused_key))
-
-    def count_outcome(self, outcome: str, minute: int) -> None:
-        key = f"{self.stats_prefix}:{outcome}:{minute}"
-        with self.conn.pipeline(transaction=False) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, 2 * 3600)
-            pipe.execute()
 
     def outcomes(self, outcome: str, minutes: list[int]) -> list[int]:
         values = self.conn.mget([f"{self.stats_prefix}:{outcome}:{minute}" for minute in minutes])

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from huey.storage import SqliteStorage
 
-from app.plane.tasks.storage import QueueCounts
+from app.plane.tasks.storage import Ack, QueueCounts
 
 EXTRA_DDL = [
     "create table if not exists plane_inflight (id integer primary key, queue text not null, "
@@ -53,7 +53,9 @@ class LeasedSqliteStorage(SqliteStorage):  # type: ignore[misc]
     def read_schedule(self, ts: datetime) -> list[bytes]:
         raise NotImplementedError("use promote_due(): popping and re-enqueueing separately can lose tasks")
 
-    def take(self) -> tuple[int, bytes] | None:
+    def take(self, ack: Ack | None = None) -> tuple[int, bytes] | None:
+        if ack is not None:
+            self.ack(*ack)
         if not self.sql("select 1 from task where queue = ? limit 1", (self.name,), results=True):
             return None
         with self.db(commit=True) as cursor:
@@ -80,8 +82,10 @@ class LeasedSqliteStorage(SqliteStorage):  # type: ignore[misc]
                            (time.time() + self.lease_seconds, handle))
             return bool(cursor.rowcount == 1)
 
-    def ack(self, handle: int) -> None:
+    def ack(self, handle: int, outcome: str | None = None, minute: int = 0) -> None:
         self.sql("delete from plane_inflight where id = ?", (handle,), commit=True)
+        if outcome:
+            self._count(outcome, minute)
 
     def _return(self, where: str, params: tuple[object, ...]) -> int:
         with self.db(commit=True) as cursor:
@@ -110,7 +114,7 @@ class LeasedSqliteStorage(SqliteStorage):  # type: ignore[misc]
         return bool(self.sql("select 1 from plane_flags where queue = ? and name = 'paused'", (self.name,),
                              results=True))
 
-    def count_outcome(self, outcome: str, minute: int) -> None:
+    def _count(self, outcome: str, minute: int) -> None:
         with self.db(commit=True) as cursor:
             cursor.execute("insert into plane_stats (queue, outcome, minute, count) values (?, ?, ?, 1) "
                            "on conflict (queue, outcome, minute) do update set count = count + 1",

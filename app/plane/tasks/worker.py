@@ -27,6 +27,13 @@ class LeasedWorker(Worker):  # type: ignore[misc]
         interval = max(0.2, self.huey.leased.lease_seconds / 3)
         threading.Thread(target=self._heartbeat, args=(interval,), name="lease-heartbeat", daemon=True).start()
 
+    def shutdown(self) -> None:
+        try:
+            self.huey.flush_ack()
+        except Exception as exc:  # the lease lapses and the finished task runs once more: never lost
+            log.warning("could not ack the last task: %s", exc)
+        super().shutdown()
+
     def _heartbeat(self, interval: float) -> None:
         while not self.stop_flag.wait(interval):
             handle = self.huey.current_lease
