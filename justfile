@@ -40,6 +40,6 @@ test-e2e *ARGS:
 
 # ruff, mypy (strict on app/) and the import contracts (dependencies point inwards)
 lint:
-    ruff check app tests
+    ruff check app tests bench
     mypy
     lint-imports

@@ -3,6 +3,7 @@
 import json
 import os
 import subprocess
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from sqlmodel import Session
 from app.api.app import create_app
 from app.auth.accounts import create_user
 from app.bootstrap import Container
+from app.db.models import DeadLetter
 from app.domain.users import Role
 from app.plane.envelope import Envelope
 from app.plane.tasks import dead
@@ -107,3 +109,15 @@ def test_the_cli_inspects_and_operates(world: PlaneWorld) -> None:
     failed = subprocess.run([FLOWPLANE, "tasks", "enqueue", "no.such.task"], cwd=world.directory, env=env,
                             capture_output=True, text=True, timeout=60)
     assert failed.returncode == 1 and "unknown task 'no.such.task'" in failed.stderr
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # dead letters live in the database either way
+def test_dead_letter_retention_purges_only_the_old(world: PlaneWorld) -> None:
+    container = world.container()
+    old, recent = _dead_letter(container, "old"), _dead_letter(container, "recent")
+    with Session(container.engine) as session, session.begin():
+        letter = session.get(DeadLetter, old)
+        assert letter is not None
+        letter.failed_at = datetime.now(UTC) - timedelta(days=15)
+    assert dead.purge(container.engine, older_than=container.settings.tasks.dead_letter_retention) == 1
+    assert dead.get(container.engine, old) is None and dead.get(container.engine, recent) is not None
