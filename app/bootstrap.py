@@ -13,9 +13,13 @@ from app.auth.passwords import Passwords
 from app.config import Settings, redact_url
 from app.db import migrate
 from app.db.engine import make_engine
+from app.domain.events import EVENTS, EventCatalogue
 from app.handlers import Services
-from app.handlers.catalogue import TASKS
+from app.handlers.catalogue import CONSUMERS, TASKS
+from app.handlers.crm import FakeCrm
 from app.mail import make_mailer
+from app.plane.events.publisher import EventPublisher
+from app.plane.events.topology import Topology, build_topology, transport_url
 from app.plane.plane import Plane
 from app.plane.tasks import dead
 from app.plane.tasks.huey_plane import PlaneHuey
@@ -35,12 +39,15 @@ class Container:
     registry: TaskRegistry
     huey: PlaneHuey
     plane: Plane
+    topology: Topology
+    publisher: EventPublisher
 
     @property
     def new_session(self) -> Callable[[], Session]:
         return lambda: Session(self.engine, expire_on_commit=False)
 
     def close(self) -> None:
+        self.publisher.close()
         self.huey.leased.close()
         self.engine.dispose()
 
@@ -70,12 +77,22 @@ def build(settings: Settings, *, migrate_database: bool | None = None) -> Contai
         migrate.upgrade(engine)
     registry = task_registry(settings)
 
-    def services() -> Services:  # called once in each worker process, after the fork
-        return Services(settings=settings, engine=make_engine(settings.database),
-                        mailer=make_mailer(settings.email))
-
-    huey = PlaneHuey(task_storage(settings), registry, services=services,
+    huey = PlaneHuey(task_storage(settings), registry, services=lambda: services(settings),
                      on_dead=lambda failure: dead.record(huey.services.get().engine, failure))
-    plane = Plane(engine, registry, huey.send, settings.tasks.queue)
+    topology = build_topology(settings, [spec.binding for spec in CONSUMERS])
+    if not settings.rabbitmq.url:
+        Path(settings.rabbitmq.embedded_path).parent.mkdir(parents=True, exist_ok=True)
+    publisher = EventPublisher(transport_url(settings), topology, retries=settings.events.publish_retries)
+    plane = Plane(engine, registry, huey.send, settings.tasks.queue, catalogue=EventCatalogue(EVENTS),
+                  send_event=lambda event, options: publisher.publish(event, headers=options.get("headers"),
+                                                                      priority=options.get("priority", 0)),
+                  events_enabled=settings.events.enabled)
     return Container(settings=settings, engine=engine, passwords=Passwords(settings.auth), registry=registry,
-                     huey=huey, plane=plane)
+                     huey=huey, plane=plane, topology=topology, publisher=publisher)
+
+
+def services(settings: Settings) -> Services:
+    """What handlers use; built once in each worker or consumer process, after any fork."""
+    engine = make_engine(settings.database)
+    return Services(settings=settings, engine=engine, mailer=make_mailer(settings.email),
+                    crm=FakeCrm(settings.events.crm_fake_path))

@@ -13,6 +13,7 @@ from app.config import ConfigError, Settings, load_settings, redact_url
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from app.plane.events.inspect import EventInspector
     from app.plane.tasks.inspect import TaskInspector
 
 
@@ -85,6 +86,8 @@ def up(ctx: _Context) -> None:
         env["FLOWPLANE_CONFIG"] = str(ctx.config_path.resolve())
     children = [supervisor.Child("api", supervisor.flowplane_command("api")),
                 supervisor.Child("worker", supervisor.flowplane_command("worker"))]
+    if settings.events.enabled:
+        children.append(supervisor.Child("consumers", supervisor.flowplane_command("consumers")))
     sys.exit(supervisor.run(children, env))
 
 
@@ -123,6 +126,109 @@ def _backend_label(settings: Settings) -> str:
         parts = urlsplit(settings.redis.url)
         return f"redis: {parts.hostname}:{parts.port or 6379}"
     return f"sqlite: {settings.tasks.sqlite_path}"
+
+
+@cli.command()
+@click.argument("names", nargs=-1)
+@pass_context
+def consumers(ctx: _Context, names: tuple[str, ...]) -> None:
+    """Run the event consumers (analytics, crm, audit), or only NAMES."""
+    import signal
+
+    from kombu.connection import Connection
+
+    from app.bootstrap import build, services
+    from app.handlers.catalogue import CONSUMERS
+    from app.plane.events.consumer import EventConsumers
+    from app.plane.events.topology import transport_url
+
+    settings = ctx.settings
+    logs.configure(settings.api.log_level)
+    known = {spec.name for spec in CONSUMERS}
+    if unknown := sorted(set(names) - known):
+        raise click.ClickException(f"unknown consumer(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    specs = [spec for spec in CONSUMERS if not names or spec.name in names]
+    log = logging.getLogger("app.consumers")
+    if not settings.events.enabled:
+        log.warning("events are disabled (events.enabled = false): no consumer runs")
+        return
+    container = build(settings)
+    with Connection(transport_url(settings), heartbeat=30) as connection:
+        if container.topology.embedded:
+            connection.transport.polling_interval = 0.1  # the embedded transport polls its SQLite file
+        runner = EventConsumers(connection, container.topology, specs, container.engine, services(settings),
+                                prefetch=settings.events.prefetch, max_retries=settings.events.max_retries)
+
+        def stop(signum: int, _frame: object) -> None:
+            runner.should_stop = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        where = "embedded" if container.topology.embedded else _host(settings.rabbitmq.url)
+        log.info("consumers started (%s: %s, consumers: %s, prefetch: %d)", "rabbitmq" if where != "embedded"
+                 else "transport", where, ", ".join(spec.name for spec in specs), settings.events.prefetch)
+        runner.run()
+    container.close()
+    log.info("consumers stopped")
+
+
+def _host(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port or 5672}"
+
+
+@cli.group()
+def events() -> None:
+    """Inspect and operate the event plane."""
+
+
+def _events(ctx: _Context) -> "EventInspector":
+    from app.bootstrap import build
+    from app.plane.events.inspect import EventInspector
+    from app.plane.events.topology import transport_url
+
+    container = build(ctx.settings)
+    return EventInspector(transport_url(ctx.settings), container.topology, ctx.settings.rabbitmq.management_url)
+
+
+@events.command("topology")
+@pass_context
+def events_topology(ctx: _Context) -> None:
+    """Print the exchanges, queues and bindings every process declares."""
+    from app.bootstrap import build
+
+    click.echo(build(ctx.settings).topology.describe())
+
+
+@events.command("stats")
+@pass_context
+def events_stats(ctx: _Context) -> None:
+    """Per consumer: queue depth, unacked, consumers, retrying, dead, rates."""
+    _echo_json(_events(ctx).stats())
+
+
+@events.command("requeue")
+@click.argument("consumer")
+@pass_context
+def events_requeue(ctx: _Context, consumer: str) -> None:
+    """Move CONSUMER's dead letters back to its queue."""
+    inspector = _events(ctx)
+    if consumer not in inspector.topology.consumers:
+        raise click.ClickException(f"unknown consumer {consumer}")
+    click.echo(f"requeued {inspector.requeue_dead(consumer)} message(s)")
+
+
+@events.command("purge")
+@click.argument("consumer")
+@pass_context
+def events_purge(ctx: _Context, consumer: str) -> None:
+    """Delete CONSUMER's dead letters."""
+    inspector = _events(ctx)
+    if consumer not in inspector.topology.consumers:
+        raise click.ClickException(f"unknown consumer {consumer}")
+    click.echo(f"purged {inspector.purge_dead(consumer)} message(s)")
 
 
 @cli.group()

@@ -82,6 +82,8 @@ class RedisSettings(Section):
 class RabbitMQSettings(Section):
     url: str = Field("", description="amqp:// URL; empty carries events on the embedded transport.")
     management_url: str = Field("", description="http:// URL of the management API, if enabled.")
+    prefix: str = Field("", pattern=r"^[A-Za-z0-9_.-]{0,64}$", description="Prefix of every exchange and queue.")
+    embedded_path: str = Field("var/events.db", description="File of the embedded transport (no RabbitMQ).")
 
 
 class TaskSettings(Section):
@@ -101,6 +103,16 @@ class TaskSettings(Section):
 
 class EventSettings(Section):
     enabled: bool = Field(True, description="Publish domain events; off records event steps as skipped.")
+    exchange: str = Field("events", pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="The events exchange.")
+    exchange_type: Literal["topic", "fanout", "direct", "headers"] = Field("topic", description="Its type.")
+    prefetch: int = Field(20, ge=1, le=10_000, description="Unacked messages a consumer holds at once.")
+    max_retries: int = Field(3, ge=0, le=100, description="Redeliveries of a failing message before it is dead.")
+    retry_delay: Duration = Field(timedelta(seconds=5), description="Wait before each redelivery.")
+    max_priority: int = Field(0, ge=0, le=255, description="x-max-priority of consumer queues; 0 = none.")
+    queue_type: Literal["classic", "quorum"] = Field("classic", description="quorum for clustered RabbitMQ.")
+    message_ttl: Duration | None = Field(None, description="Drop (dead-letter) messages older than this.")
+    publish_retries: int = Field(3, ge=0, le=20, description="Reconnect attempts of one publish.")
+    crm_fake_path: str = Field("var/crm.db", description="Store of the stand-in CRM the crm consumer feeds.")
 
 
 class SchedulerSettings(Section):

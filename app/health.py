@@ -27,7 +27,7 @@ def _redis(url: str) -> None:
 
 
 def _rabbitmq(url: str) -> None:
-    with Connection(url, connect_timeout=CHECK_TIMEOUT_SECONDS) as connection:  # type: ignore[no-untyped-call]
+    with Connection(url, connect_timeout=CHECK_TIMEOUT_SECONDS) as connection:
         connection.ensure_connection(max_retries=1, timeout=CHECK_TIMEOUT_SECONDS)
 
 

@@ -64,13 +64,15 @@ def create_user(db: Session, passwords: Passwords, *, email: str, name: str, pas
 
 def register(db: Session, passwords: Passwords, plane: Plane, *, email: str, name: str, password: str,
              session_ttl: timedelta) -> Login:
-    """Create a ``user``, log them in and enqueue their welcome mail: all commit together or not at all."""
+    """Create a ``user``, log them in, announce ``user.created`` and enqueue their welcome mail: all of it
+    commits together or not at all."""
     now = _now()
     with db.begin():
         user = create_user(db, passwords, email=email, name=name, password=password, now=now)
         login = _open_session(db, user, session_ttl, now)
-        plane.enqueue("email.welcome", {"user_id": str(user.id), "email": user.email, "name": user.name},
-                      session=db, unique_key=f"welcome:{user.id}")
+        announced = {"user_id": str(user.id), "email": user.email, "name": user.name}
+        plane.publish("user.created", announced, session=db)
+        plane.enqueue("email.welcome", announced, session=db, unique_key=f"welcome:{user.id}")
     return login
 
 

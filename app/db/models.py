@@ -1,7 +1,7 @@
 """Tables. API and CLI never expose these directly: they map them to their own DTOs."""
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlmodel import Field, SQLModel
 
@@ -79,3 +79,38 @@ class SentEmail(SQLModel, table=True):
     message_id: str = Field(max_length=255)
     recipient: str = Field(max_length=254)
     sent_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ConsumedMessage(SQLModel, table=True):
+    """A message a consumer has applied: written in the same transaction as its effects."""
+
+    __tablename__ = "consumed_messages"
+
+    consumer: str = Field(primary_key=True, max_length=64)
+    message_id: str = Field(primary_key=True, max_length=64)
+    processed_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class EventCount(SQLModel, table=True):
+    """The analytics consumer's view: events per type per day (UTC)."""
+
+    __tablename__ = "event_counts"
+
+    event_type: str = Field(primary_key=True, max_length=128)
+    day: date = Field(primary_key=True)
+    count: int = 0
+
+
+class AuditEntry(SQLModel, table=True):
+    """The audit consumer's append-only log of every event."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: str = Field(max_length=64, unique=True)
+    event_type: str = Field(max_length=128, index=True)
+    correlation_id: str | None = Field(default=None, max_length=64)
+    occurred_at: datetime = Field(sa_type=UTCDateTime)
+    received_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    payload: str
+

@@ -1,6 +1,7 @@
 """Task handlers: plain functions of (context, payload). None of them imports huey, kombu or litestar."""
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -15,3 +16,4 @@ class Services:
     settings: Settings
     engine: Engine
     mailer: Mailer
+    crm: Any  # a CrmClient

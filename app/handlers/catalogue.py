@@ -3,7 +3,11 @@
 from datetime import timedelta
 from typing import Any
 
+from app.handlers.analytics import count_event
+from app.handlers.audit import append_audit
+from app.handlers.crm import upsert_contact
 from app.handlers.email import send_welcome
+from app.plane.events.registry import ConsumerSpec
 from app.plane.tasks.policy import Priority, RetryPolicy
 from app.plane.tasks.registry import TaskContext, TaskSpec
 
@@ -19,4 +23,11 @@ TASKS = [
              description="Send the welcome mail to a new user."),
     TaskSpec("plane.noop", noop, priority=Priority.MEDIUM, retry=RetryPolicy(attempts=1), timeout=None,
              description="Do nothing (benchmarks, probes)."),
+]
+
+CONSUMERS = [
+    ConsumerSpec("analytics", count_event, routing_keys=("#",), description="Events per type per day."),
+    ConsumerSpec("crm", upsert_contact, routing_keys=("user.*",), headers={"type": "user.created"},
+                 description="New users become CRM contacts."),
+    ConsumerSpec("audit", append_audit, routing_keys=("#",), description="Append-only log of every event."),
 ]

@@ -44,7 +44,12 @@ class Envelope:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "Envelope":
-        data = json.loads(text)
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Envelope":
+        if not isinstance(data, dict):
+            raise ValueError("an envelope is a JSON object")
         known = {f.name for f in fields(cls)}
         values = {key: value for key, value in data.items() if key in known}  # newer fields are ignored
         values["created_at"] = datetime.fromisoformat(values["created_at"])

@@ -5,9 +5,10 @@ After commit the same process sends it at once (the fast path); if that fails â€
 row stays, and the worker's relay loop sends it later. A rolled-back transaction sends nothing.
 """
 
+import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
 from app.db.models import OutboxMessage, TaskUniqueKey
+from app.domain.events import EventCatalogue
 from app.plane.envelope import Envelope
 from app.plane.tasks.policy import Priority, RetryPolicy, TaskOptions
 from app.plane.tasks.registry import TaskRegistry
@@ -27,6 +29,7 @@ _LISTENING = "flowplane_outbox_listening"
 _UNSET: Any = object()
 
 Sender = Callable[[Envelope, TaskOptions], None]
+EventSender = Callable[[Envelope, dict[str, Any]], None]  # (event, {"headers": ..., "priority": ...})
 
 
 @dataclass(frozen=True)
@@ -40,11 +43,44 @@ def _now() -> datetime:
 
 
 class Plane:
-    def __init__(self, engine: Engine, registry: TaskRegistry, send_task: Sender, queue: str) -> None:
+    def __init__(self, engine: Engine, registry: TaskRegistry, send_task: Sender, queue: str, *,
+                 catalogue: EventCatalogue | None = None, send_event: EventSender | None = None,
+                 events_enabled: bool = True) -> None:
         self.engine = engine
         self.registry = registry
         self._send_task = send_task
         self.queue = queue
+        self.catalogue = catalogue or EventCatalogue([])
+        self._send_event = send_event
+        self.events_enabled = events_enabled and send_event is not None
+
+    def publish(self, event: str, payload: dict[str, Any], *, session: Session | None = None,
+                headers: dict[str, Any] | None = None, priority: int = 0, correlation_id: str | None = None,
+                run_id: str | None = None, step_id: str | None = None) -> str | None:
+        """Publish ``event`` to every consumer bound to it; None (nothing sent) when events are off.
+
+        The payload must match the catalogue's schema (InvalidEvent otherwise, at the producer)."""
+        payload = self.catalogue.validate(event, payload)
+        if not self.events_enabled:
+            return None
+        envelope = Envelope(kind="event", type=event, payload=payload, correlation_id=correlation_id,
+                            run_id=run_id, step_id=step_id, version=self.catalogue[event].version)
+        if correlation_id is None:  # an event that starts a chain correlates with itself
+            envelope = replace(envelope, correlation_id=envelope.id)
+        options = {"headers": dict(headers or {}), "priority": priority}
+        if session is not None:
+            self._write_event(session, envelope, options)
+        else:
+            with Session(self.engine, expire_on_commit=False) as own, own.begin():
+                self._write_event(own, envelope, options)
+        return envelope.id
+
+    def _write_event(self, session: Session, envelope: Envelope, options: dict[str, Any]) -> None:
+        row = OutboxMessage(kind="event", envelope=envelope.to_json(), options=json.dumps(options),
+                            created_at=_now())
+        session.add(row)
+        session.flush()
+        self._after_commit(session).append((row.id, envelope, options))
 
     def enqueue(self, task: str, payload: dict[str, Any], *, session: Session | None = None,
                 priority: Priority | str | None = None, delay: timedelta | None = None,
@@ -93,12 +129,12 @@ class Plane:
         session.flush()
         self._after_commit(session).append((row.id, envelope, options))
 
-    def _after_commit(self, session: Session) -> list[tuple[int | None, Envelope, TaskOptions]]:
+    def _after_commit(self, session: Session) -> list[tuple[int | None, Envelope, Any]]:
         if not session.info.get(_LISTENING):
             session.info[_LISTENING] = True  # listeners stay for the session's life; it is short
             event.listen(session, "after_commit", self._on_commit)
             event.listen(session, "after_rollback", _forget)
-        pending: list[tuple[int | None, Envelope, TaskOptions]] = session.info.setdefault(_PENDING, [])
+        pending: list[tuple[int | None, Envelope, Any]] = session.info.setdefault(_PENDING, [])
         return pending
 
     def _on_commit(self, session: Session) -> None:
@@ -111,12 +147,17 @@ class Plane:
             except Exception:  # the relay will send them again; handlers dedupe by idempotency key
                 log.warning("could not clear %d sent outbox rows", len(sent), exc_info=True)
 
-    def _try_send(self, envelope: Envelope, options: TaskOptions) -> bool:
+    def _try_send(self, envelope: Envelope, options: Any) -> bool:
         try:
-            self._send_task(envelope, options)
+            if envelope.kind == "event":
+                if self._send_event is None:
+                    raise RuntimeError("no event publisher is configured")
+                self._send_event(envelope, options)
+            else:
+                self._send_task(envelope, options)
         except Exception as exc:
-            log.warning("task %s %s stays in the outbox for the relay: %s (%s)", envelope.type, envelope.id,
-                        type(exc).__name__, exc)
+            log.warning("%s %s %s stays in the outbox for the relay: %s (%s)", envelope.kind, envelope.type,
+                        envelope.id, type(exc).__name__, exc)
             return False
         return True
 
@@ -124,15 +165,17 @@ class Plane:
         """Send outbox rows the fast path left behind; returns how many went out."""
         cutoff = _now() - older_than
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            kinds = ["task", "event"] if self._send_event is not None else ["task"]
             query = (select(OutboxMessage).where(col(OutboxMessage.created_at) <= cutoff,
-                                                 col(OutboxMessage.kind) == "task")
+                                                 col(OutboxMessage.kind).in_(kinds))
                      .order_by(col(OutboxMessage.id)).limit(batch))
             if session.get_bind().dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)  # several workers relay without doubling
             sent: list[int] = []
             for row in session.execute(query).scalars():
-                if not self._try_send(Envelope.from_json(row.envelope), TaskOptions.from_json(row.options)):
-                    break
+                options = TaskOptions.from_json(row.options) if row.kind == "task" else json.loads(row.options)
+                if not self._try_send(Envelope.from_json(row.envelope), options):
+                    continue  # one broker may be down while the other is up: skip, do not stall the batch
                 sent.append(row.id or 0)
             if sent:
                 session.execute(delete(OutboxMessage).where(col(OutboxMessage.id).in_(sent)))

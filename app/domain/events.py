@@ -1,0 +1,60 @@
+"""The event catalogue: every domain event, past tense, with a versioned payload schema."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError
+
+
+class UserCreated(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str = Field(min_length=1, max_length=64)
+    email: EmailStr
+    name: str = Field(min_length=1, max_length=200)
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str
+    version: int
+    schema: type[BaseModel]
+    description: str
+
+
+class InvalidEvent(ValueError):
+    """A payload that does not match its event type's schema; ``problems`` names each field."""
+
+    def __init__(self, event: str, problems: dict[str, str]) -> None:
+        detail = "; ".join(f"{field}: {message}" for field, message in problems.items())
+        super().__init__(f"invalid {event} payload: {detail}")
+        self.problems = problems
+
+
+class EventCatalogue:
+    def __init__(self, types: list[EventType]) -> None:
+        self._types = {event.name: event for event in types}
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._types
+
+    def __getitem__(self, name: str) -> EventType:
+        if name not in self._types:
+            raise KeyError(f"unknown event {name!r}; known events: {', '.join(sorted(self._types))}")
+        return self._types[name]
+
+    def names(self) -> list[str]:
+        return sorted(self._types)
+
+    def validate(self, name: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """The payload as its schema reads it; InvalidEvent naming every bad field otherwise."""
+        try:
+            return self[name].schema.model_validate(payload).model_dump(mode="json")
+        except ValidationError as exc:
+            problems = {".".join(str(p) for p in error["loc"]) or "payload": error["msg"] for error in exc.errors()}
+            raise InvalidEvent(name, problems) from None
+
+
+EVENTS = [
+    EventType("user.created", 1, UserCreated, "A user registered; no password, hash or token ever rides along."),
+]

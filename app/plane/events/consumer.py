@@ -1,0 +1,128 @@
+"""``flowplane consumers``: each consumer applies an event in one DB transaction together with the
+record that it did, then acks. A redelivered message therefore changes nothing; a failing one waits
+in its retry queue and comes back up to ``events.max_retries`` times, then goes to its dead-letter
+queue with the reason; a message that cannot be decoded goes there at once. Nothing blocks a queue."""
+
+import logging
+import traceback
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from kombu.connection import Connection
+from kombu.messaging import Producer
+from kombu.mixins import ConsumerMixin
+from sqlalchemy import Engine
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session
+
+from app.db.models import ConsumedMessage
+from app.plane.envelope import Envelope
+from app.plane.events.registry import ConsumerSpec
+from app.plane.events.topology import ConsumerQueues, Topology
+from app.plane.tasks.registry import PermanentError
+
+log = logging.getLogger(__name__)
+ATTEMPT = "x-flowplane-attempt"
+ERROR = "x-flowplane-error"
+
+
+def claim(db: Session, consumer: str, message_id: str) -> bool:
+    """Record that ``consumer`` applies ``message_id``; False if it already had."""
+    table = ConsumedMessage.__table__  # type: ignore[attr-defined]
+    insert = postgresql_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(table).values(consumer=consumer, message_id=message_id, processed_at=datetime.now(UTC))
+    result: Any = db.execute(statement.on_conflict_do_nothing(index_elements=["consumer", "message_id"]))
+    return bool(result.rowcount)
+
+
+class EventConsumers(ConsumerMixin):
+    def __init__(self, connection: Connection, topology: Topology, specs: Sequence[ConsumerSpec], engine: Engine,
+                 services: Any, *, prefetch: int, max_retries: int) -> None:
+        self.connection = connection
+        self.topology = topology
+        self.specs = list(specs)
+        self.engine = engine
+        self.services = services
+        self.prefetch = prefetch
+        self.max_retries = max_retries
+        self._producer: Producer | None = None
+
+    def get_consumers(self, consumer_class: Any, channel: Any) -> list[Any]:
+        self.topology.declare(channel)
+        self._producer = Producer(self.connection.channel())
+        return [consumer_class(queues=[self.topology.consumers[spec.name].main], callbacks=[self._callback(spec)],
+                               prefetch_count=self.prefetch, accept=["json"]) for spec in self.specs]
+
+    def on_consume_ready(self, connection: Any, channel: Any, consumers: Any, **kwargs: Any) -> None:
+        log.info("consumers ready: %s", ", ".join(spec.name for spec in self.specs))
+
+    def on_connection_error(self, exc: Exception, interval: float) -> None:
+        log.warning("event broker unreachable (%s); retrying in %.1f s", type(exc).__name__, interval)
+
+    def _callback(self, spec: ConsumerSpec) -> Any:
+        queues = self.topology.consumers[spec.name]
+
+        def on_message(body: Any, message: Any) -> None:
+            self.handle(spec, queues, body, message)
+
+        return on_message
+
+    def handle(self, spec: ConsumerSpec, queues: ConsumerQueues, body: Any, message: Any) -> None:
+        try:
+            envelope = Envelope.from_dict(body if isinstance(body, dict) else {})
+        except (ValueError, KeyError, TypeError) as exc:
+            self._dead(queues, message, f"undecodable message: {type(exc).__name__}: {exc}")
+            return
+        try:
+            with Session(self.engine) as db, db.begin():
+                if claim(db, spec.name, envelope.id):
+                    spec.handler(db, envelope, self.services)
+                else:
+                    log.info("%s already applied %s %s; acking the redelivery", spec.name, envelope.type, envelope.id)
+        except PermanentError as exc:
+            self._dead(queues, message, f"PermanentError: {exc}")
+            return
+        except Exception as exc:
+            attempt = int((message.headers or {}).get(ATTEMPT, 1))
+            if attempt > self.max_retries:
+                self._dead(queues, message, f"{type(exc).__name__}: {exc}", trace=traceback.format_exc())
+            else:
+                self._retry(queues, message, attempt, exc)
+            return
+        message.ack()
+
+    def _republish(self, message: Any, routing_key: str, exchange: Any, headers: dict[str, Any]) -> None:
+        assert self._producer is not None
+        self._producer.publish(
+            message.body, exchange=exchange, routing_key=routing_key, content_type=message.content_type,
+            content_encoding=message.content_encoding, delivery_mode=2,
+            headers={**(message.headers or {}), **headers}, retry=True,
+            message_id=message.properties.get("message_id"), type=message.properties.get("type"),
+            correlation_id=message.properties.get("correlation_id"),
+        )
+
+    def _retry(self, queues: ConsumerQueues, message: Any, attempt: int, exc: Exception) -> None:
+        # RabbitMQ: to the TTL queue that dead-letters back; embedded: straight back (it has no TTL queues)
+        target = queues.main.name if self.topology.embedded else queues.retry.name
+        log.warning("%s failed on attempt %d (%s: %s); retrying", queues.name, attempt, type(exc).__name__, exc)
+        try:
+            self._republish(message, target, "", {ATTEMPT: attempt + 1, ERROR: f"{type(exc).__name__}: {exc}"[:500]})
+        except Exception:
+            log.exception("could not schedule a retry; the message goes back to its queue")
+            message.requeue()
+            return
+        message.ack()
+
+    def _dead(self, queues: ConsumerQueues, message: Any, reason: str, trace: str = "") -> None:
+        log.error("%s dead-letters message %s: %s", queues.name, message.properties.get("message_id"), reason)
+        try:
+            self._republish(message, queues.dead.routing_key, self.topology.dead_exchange,
+                            {ERROR: reason[:1000], "x-flowplane-consumer": queues.name,
+                             "x-flowplane-traceback": trace[-4000:]})
+        except Exception:
+            log.exception("could not dead-letter; the message goes back to its queue")
+            message.requeue()
+            return
+        message.ack()
