@@ -13,7 +13,7 @@ from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.schema import CreateTable
 from sqlmodel import Session
 
-from app.domain.events import InvalidEvent, UserCreated
+from app.domain.events import EVENTS, EventCatalogue, InvalidEvent, UserCreated
 from app.plane.envelope import Envelope
 from app.plane.tasks.registry import PermanentError
 
@@ -64,7 +64,7 @@ def upsert_contact(db: Session, event: Envelope, services: Any) -> None:
     if event.type != "user.created":
         return
     try:
-        user = UserCreated.model_validate(event.payload)
-    except ValueError as exc:
-        raise PermanentError(str(InvalidEvent(event.type, {"payload": str(exc)}))) from None
+        user = UserCreated.model_validate(EventCatalogue(EVENTS).validate(event.type, event.payload))
+    except InvalidEvent as exc:
+        raise PermanentError(str(exc)) from None
     services.crm.upsert_contact(email=str(user.email), name=user.name, external_id=user.user_id)

@@ -53,7 +53,16 @@ class EventConsumers(ConsumerMixin):
         self.topology.declare(channel)
         self._producer = Producer(self.connection.channel())
         return [consumer_class(queues=[self.topology.consumers[spec.name].main], callbacks=[self._callback(spec)],
-                               prefetch_count=self.prefetch, accept=["json"]) for spec in self.specs]
+                               on_decode_error=self._undecodable(spec), prefetch_count=self.prefetch,
+                               accept=["json"]) for spec in self.specs]
+
+    def _undecodable(self, spec: ConsumerSpec) -> Any:
+        queues = self.topology.consumers[spec.name]
+
+        def on_decode_error(message: Any, exc: Exception) -> None:
+            self._dead(queues, message, f"undecodable message: {type(exc).__name__}: {exc}")
+
+        return on_decode_error
 
     def on_consume_ready(self, connection: Any, channel: Any, consumers: Any, **kwargs: Any) -> None:
         log.info("consumers ready: %s", ", ".join(spec.name for spec in self.specs))
