@@ -14,7 +14,11 @@ api:
 worker *ARGS:
     flowplane worker {{ARGS}}
 
-# Benchmarks: the task plane against raw Huey and Celery on the same Redis, figures and ratios
+# Run the event consumers (analytics, crm, audit), or only the ones named
+consumers *NAMES:
+    flowplane consumers {{NAMES}}
+
+# Benchmarks: tasks against raw Huey and Celery, events against raw Kombu; figures and ratios
 bench *ARGS:
     python -m bench {{ARGS}}
 

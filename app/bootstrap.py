@@ -19,6 +19,7 @@ from app.handlers.catalogue import CONSUMERS, TASKS
 from app.handlers.crm import FakeCrm
 from app.mail import make_mailer
 from app.plane.events.publisher import EventPublisher
+from app.plane.events.registry import ConsumerSpec
 from app.plane.events.topology import Topology, build_topology, transport_url
 from app.plane.plane import Plane
 from app.plane.tasks import dead
@@ -41,6 +42,7 @@ class Container:
     plane: Plane
     topology: Topology
     publisher: EventPublisher
+    consumers: list[ConsumerSpec]
 
     @property
     def new_session(self) -> Callable[[], Session]:
@@ -57,6 +59,15 @@ def task_registry(settings: Settings) -> TaskRegistry:
     for module in settings.tasks.modules:
         specs.extend(importlib.import_module(module).TASKS)
     return TaskRegistry(specs)
+
+
+def event_declarations(settings: Settings) -> tuple[EventCatalogue, list[ConsumerSpec]]:
+    events, consumers = list(EVENTS), list(CONSUMERS)
+    for name in settings.events.modules:
+        module = importlib.import_module(name)
+        events.extend(getattr(module, "EVENTS", []))
+        consumers.extend(getattr(module, "CONSUMERS", []))
+    return EventCatalogue(events), consumers
 
 
 def task_storage(settings: Settings) -> LeasedStorage:
@@ -79,16 +90,17 @@ def build(settings: Settings, *, migrate_database: bool | None = None) -> Contai
 
     huey = PlaneHuey(task_storage(settings), registry, services=lambda: services(settings),
                      on_dead=lambda failure: dead.record(huey.services.get().engine, failure))
-    topology = build_topology(settings, [spec.binding for spec in CONSUMERS])
+    catalogue, consumers = event_declarations(settings)
+    topology = build_topology(settings, [spec.binding for spec in consumers])
     if not settings.rabbitmq.url:
         Path(settings.rabbitmq.embedded_path).parent.mkdir(parents=True, exist_ok=True)
     publisher = EventPublisher(transport_url(settings), topology, retries=settings.events.publish_retries)
-    plane = Plane(engine, registry, huey.send, settings.tasks.queue, catalogue=EventCatalogue(EVENTS),
+    plane = Plane(engine, registry, huey.send, settings.tasks.queue, catalogue=catalogue,
                   send_event=lambda event, options: publisher.publish(event, headers=options.get("headers"),
                                                                       priority=options.get("priority", 0)),
                   events_enabled=settings.events.enabled)
     return Container(settings=settings, engine=engine, passwords=Passwords(settings.auth), registry=registry,
-                     huey=huey, plane=plane, topology=topology, publisher=publisher)
+                     huey=huey, plane=plane, topology=topology, publisher=publisher, consumers=consumers)
 
 
 def services(settings: Settings) -> Services:

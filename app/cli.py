@@ -138,21 +138,20 @@ def consumers(ctx: _Context, names: tuple[str, ...]) -> None:
     from kombu.connection import Connection
 
     from app.bootstrap import build, services
-    from app.handlers.catalogue import CONSUMERS
     from app.plane.events.consumer import EventConsumers
     from app.plane.events.topology import transport_url
 
     settings = ctx.settings
     logs.configure(settings.api.log_level)
-    known = {spec.name for spec in CONSUMERS}
-    if unknown := sorted(set(names) - known):
-        raise click.ClickException(f"unknown consumer(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    specs = [spec for spec in CONSUMERS if not names or spec.name in names]
     log = logging.getLogger("app.consumers")
     if not settings.events.enabled:
         log.warning("events are disabled (events.enabled = false): no consumer runs")
         return
     container = build(settings)
+    known = {spec.name for spec in container.consumers}
+    if unknown := sorted(set(names) - known):
+        raise click.ClickException(f"unknown consumer(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    specs = [spec for spec in container.consumers if not names or spec.name in names]
     with Connection(transport_url(settings), heartbeat=30) as connection:
         if container.topology.embedded:
             connection.transport.polling_interval = 0.1  # the embedded transport polls its SQLite file

@@ -112,6 +112,8 @@ class EventSettings(Section):
     queue_type: Literal["classic", "quorum"] = Field("classic", description="quorum for clustered RabbitMQ.")
     message_ttl: Duration | None = Field(None, description="Drop (dead-letter) messages older than this.")
     publish_retries: int = Field(3, ge=0, le=20, description="Reconnect attempts of one publish.")
+    modules: NameList = Field(default_factory=list, description="Extra modules whose EVENTS and CONSUMERS lists "
+                              "declare application events and consumers (comma-separated in the environment).")
     crm_fake_path: str = Field("var/crm.db", description="Store of the stand-in CRM the crm consumer feeds.")
 
 

@@ -11,6 +11,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from sqlmodel import Session
 
 from app.api.accounts import SessionRoutes, UserRoutes
+from app.api.events import EventRoutes
 from app.api.health import health, ready
 from app.api.problems import EXCEPTION_HANDLERS
 from app.api.ratelimit import Limiter, MemoryLimiter, RedisLimiter
@@ -33,7 +34,7 @@ def create_app(container: Container, limiter: Limiter | None = None) -> Litestar
             yield session
 
     return Litestar(
-        route_handlers=[UserRoutes, SessionRoutes, TaskRoutes, health, ready],
+        route_handlers=[UserRoutes, SessionRoutes, TaskRoutes, EventRoutes, health, ready],
         dependencies={
             "container": Provide(provide_container, use_cache=True, sync_to_thread=False),
             "db": Provide(provide_db),

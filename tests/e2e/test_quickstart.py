@@ -33,13 +33,17 @@ def test_up_serves_the_api_on_the_embedded_default_and_stops_cleanly(tmp_path: P
         mails = poll(lambda: list((tmp_path / "var" / "mail").glob("*.eml")) or None, timeout=30,
                      what="the welcome mail in var/mail")
         assert "To: first@example.com" in mails[0].read_text()
+        # And the consumers `up` started apply user.created on the embedded transport
+        audit = tmp_path / "var" / "flowplane.db"
+        poll(lambda: _audited(audit) or None, timeout=30, what="the audit consumer")
     finally:
         # And Ctrl-C stops the supervisor and its children gracefully
         process.send_signal(signal.SIGINT)
         status = process.wait(timeout=30)
     assert status == 0, log.read_text()
     output = log.read_text()
-    assert "api stopped" in output and "worker stopped" in output and "stopped with status" not in output
+    assert "api stopped" in output and "worker stopped" in output and "consumers stopped" in output
+    assert "stopped with status" not in output
     assert "a long enough password" not in output and registered.json()["access_token"] not in output
 
 
@@ -86,3 +90,10 @@ def test_a_bad_setting_stops_start_up_with_one_line(tmp_path: Path) -> None:
         "flowplane: invalid setting api.port (from FLOWPLANE_API__PORT): "
         "Input should be a valid integer, unable to parse string as an integer, got 'http'"
     ]
+
+
+def _audited(database: Path) -> bool:
+    import sqlite3
+
+    with sqlite3.connect(database) as connection:
+        return connection.execute("select count(*) from audit_log").fetchone()[0] == 1

@@ -29,7 +29,7 @@ def _resolve(args: list[str]) -> tuple[click.Command, list[str]]:
 
 
 def test_the_production_shape_is_there() -> None:
-    assert {"postgres", "redis", "rabbitmq", "mailpit", "migrate", "api", "worker"} <= set(SERVICES)
+    assert {"postgres", "redis", "rabbitmq", "mailpit", "migrate", "api", "worker", "consumers"} <= set(SERVICES)
     assert SERVICES["worker"]["deploy"]["replicas"] == 2
     assert SERVICES["rabbitmq"]["image"].endswith("-management")
     assert (ROOT / "Dockerfile").is_file()
