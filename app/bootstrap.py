@@ -98,7 +98,7 @@ def build(settings: Settings, *, migrate_database: bool | None = None) -> Contai
     plane = Plane(engine, registry, huey.send, settings.tasks.queue, catalogue=catalogue,
                   send_event=lambda event, options: publisher.publish(event, headers=options.get("headers"),
                                                                       priority=options.get("priority", 0)),
-                  events_enabled=settings.events.enabled)
+                  send_events=publisher.publish_batch, events_enabled=settings.events.enabled)
     return Container(settings=settings, engine=engine, passwords=Passwords(settings.auth), registry=registry,
                      huey=huey, plane=plane, topology=topology, publisher=publisher, consumers=consumers)
 

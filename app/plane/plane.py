@@ -30,6 +30,7 @@ _UNSET: Any = object()
 
 Sender = Callable[[Envelope, TaskOptions], None]
 EventSender = Callable[[Envelope, dict[str, Any]], None]  # (event, {"headers": ..., "priority": ...})
+EventBatchSender = Callable[[list[tuple[Envelope, dict[str, Any]]]], set[str]]  # -> ids not confirmed
 
 
 @dataclass(frozen=True)
@@ -45,13 +46,14 @@ def _now() -> datetime:
 class Plane:
     def __init__(self, engine: Engine, registry: TaskRegistry, send_task: Sender, queue: str, *,
                  catalogue: EventCatalogue | None = None, send_event: EventSender | None = None,
-                 events_enabled: bool = True) -> None:
+                 send_events: EventBatchSender | None = None, events_enabled: bool = True) -> None:
         self.engine = engine
         self.registry = registry
         self._send_task = send_task
         self.queue = queue
         self.catalogue = catalogue or EventCatalogue([])
         self._send_event = send_event
+        self._send_events = send_events
         self.events_enabled = events_enabled and send_event is not None
 
     def publish(self, event: str, payload: dict[str, Any], *, session: Session | None = None,
@@ -172,14 +174,31 @@ class Plane:
             if session.get_bind().dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)  # several workers relay without doubling
             sent: list[int] = []
+            events: list[tuple[int, Envelope, dict[str, Any]]] = []
             for row in session.execute(query).scalars():
+                if row.kind == "event" and self._send_events is not None:
+                    events.append((row.id or 0, Envelope.from_json(row.envelope), json.loads(row.options)))
+                    continue
                 options = TaskOptions.from_json(row.options) if row.kind == "task" else json.loads(row.options)
                 if not self._try_send(Envelope.from_json(row.envelope), options):
                     continue  # one broker may be down while the other is up: skip, do not stall the batch
                 sent.append(row.id or 0)
+            sent.extend(self._send_event_batch(events))
             if sent:
                 session.execute(delete(OutboxMessage).where(col(OutboxMessage.id).in_(sent)))
         return len(sent)
+
+
+    def _send_event_batch(self, events: list[tuple[int, Envelope, dict[str, Any]]]) -> list[int]:
+        """Publish the relay's events with one wait for all their confirms; the outbox ids that went out."""
+        if not events or self._send_events is None:
+            return []
+        try:
+            failed = self._send_events([(envelope, options) for _, envelope, options in events])
+        except Exception as exc:
+            log.warning("%d event(s) stay in the outbox for the relay: %s (%s)", len(events), type(exc).__name__, exc)
+            return []
+        return [outbox_id for outbox_id, envelope, _ in events if envelope.id not in failed]
 
 
 def _forget(session: Session) -> None:

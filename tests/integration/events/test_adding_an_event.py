@@ -10,7 +10,7 @@ from pathlib import Path
 from tests.e2e.processes import FLOWPLANE, poll
 from tests.integration.events.conftest import EventWorld
 
-MODULE = '''
+MODULE = """
 from pydantic import BaseModel
 
 from app.domain.events import EventType
@@ -33,7 +33,7 @@ def notify_customer(db, event, services):
 
 
 CONSUMERS = [ConsumerSpec("shipping", notify_customer, routing_keys=("order.shipped",))]
-'''
+"""
 
 
 def test_adding_an_event_takes_three_steps(events_world: EventWorld, tmp_path: Path) -> None:

@@ -116,8 +116,9 @@ def test_a_poison_message_is_retried_then_dead_lettered_and_the_queue_keeps_flow
         container.plane.publish("user.created", {"user_id": name, "email": f"{name}@example.com", "name": name})
     events_world.run_consumers(container, [spec])
     dead_queue = container.topology.consumers["audit"].dead
+    dead: list[Any] = []
     with Connection(RABBITMQ_URL) as connection:
-        dead = poll(lambda: drain(connection, dead_queue) or None, timeout=20, what="the dead letter")
+        poll(lambda: dead.extend(drain(connection, dead_queue)) or dead or None, timeout=20, what="the dead letter")
     names = [name for name, _ in seen]
     assert names.count("poison") == 3  # the first try and events.max_retries = 2 retries
     assert names.index("fine-1") < names.index("poison", 1)  # the fine ones did not wait behind it
@@ -138,9 +139,10 @@ def test_undecodable_and_permanently_bad_messages_go_straight_to_the_dead_letter
         broken = Envelope(kind="event", type="user.created", payload={"email": "nope"})
         producer.publish(broken.to_json(), exchange="", routing_key=queues.main.name, content_type="application/json")
     events_world.run_consumers(container, [crm])
+    dead: list[Any] = []
     with Connection(RABBITMQ_URL) as connection:
-        dead = poll(lambda: (lambda d: d if len(d) == 2 else None)(drain(connection, queues.dead)), timeout=20,
-                    what="two dead letters")
+        poll(lambda: dead.extend(drain(connection, queues.dead)) or len(dead) == 2 or None, timeout=20,
+             what="two dead letters")
     reasons = sorted(message.headers[ERROR] for message in dead)
     assert reasons[0].startswith("PermanentError: invalid user.created payload")
     assert reasons[1].startswith("undecodable message")
