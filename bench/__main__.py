@@ -211,8 +211,16 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=5000, help="no-op tasks per throughput run")
     parser.add_argument("--celery-tasks", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=5.0, help="length of the 200 tasks/s latency run")
+    parser.add_argument("--events", type=int, default=2000, help="messages per event-plane run (0 skips it)")
+    parser.add_argument("--only-events", action="store_true", help="skip the task-plane runs")
     args = parser.parse_args()
 
+    if args.events:
+        from bench import events
+
+        events.report(args.events)
+    if args.only_events:
+        return
     redis = Redis.from_url(REDIS_URL)
     redis.ping()
     with tempfile.TemporaryDirectory() as directory:
