@@ -1,5 +1,6 @@
-"""``flowplane consumers``: each consumer applies an event in one DB transaction together with the
-record that it did, then acks. A redelivered message therefore changes nothing; a failing one waits
+"""``flowplane consumers``: each consumer applies events in one DB transaction together with the
+record that it did, then acks. Deliveries that arrive together are applied together (up to the
+prefetch), one commit for the lot; if any of them fails, each is applied on its own instead. A redelivered message therefore changes nothing; a failing one waits
 in its retry queue and comes back up to ``events.max_retries`` times, then goes to its dead-letter
 queue with the reason; a message that cannot be decoded goes there at once. Nothing blocks a queue."""
 
@@ -30,11 +31,19 @@ ERROR = "x-flowplane-error"
 
 def claim(db: Session, consumer: str, message_id: str) -> bool:
     """Record that ``consumer`` applies ``message_id``; False if it already had."""
+    return message_id in claim_many(db, consumer, [message_id])
+
+
+def claim_many(db: Session, consumer: str, message_ids: Sequence[str]) -> set[str]:
+    """Record, in one statement, that ``consumer`` applies these messages; the ids it had not applied yet."""
     table = ConsumedMessage.__table__  # type: ignore[attr-defined]
     insert = postgresql_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(table).values(consumer=consumer, message_id=message_id, processed_at=datetime.now(UTC))
-    result: Any = db.execute(statement.on_conflict_do_nothing(index_elements=["consumer", "message_id"]))
-    return bool(result.rowcount)
+    now = datetime.now(UTC)
+    statement = (insert(table).values([{"consumer": consumer, "message_id": message_id, "processed_at": now}
+                                       for message_id in dict.fromkeys(message_ids)])
+                 .on_conflict_do_nothing(index_elements=["consumer", "message_id"])
+                 .returning(table.c.message_id))
+    return set(db.execute(statement).scalars())
 
 
 class EventConsumers(ConsumerMixin):
@@ -48,6 +57,59 @@ class EventConsumers(ConsumerMixin):
         self.prefetch = prefetch
         self.max_retries = max_retries
         self._producer: Producer | None = None
+        self._pending: list[tuple[ConsumerSpec, ConsumerQueues, Any, Any]] = []
+        self._arrived = False  # a delivery came in since the last look: more may be right behind it
+
+    def run(self, _tokens: int = 1, **kwargs: Any) -> None:
+        # Wake every 10 ms: a batch is applied as soon as no delivery follows it that quickly.
+        super().run(_tokens, safety_interval=0.01, **kwargs)
+
+    def on_iteration(self) -> None:
+        if self._pending and not self._arrived:
+            self.flush()
+        self._arrived = False
+
+    def on_consume_end(self, connection: Any, channel: Any) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        by_consumer: dict[str, list[tuple[ConsumerSpec, ConsumerQueues, Any, Any]]] = {}
+        for item in pending:
+            by_consumer.setdefault(item[0].name, []).append(item)
+        for items in by_consumer.values():
+            self._apply(items)
+
+    def _apply(self, items: list[tuple[ConsumerSpec, ConsumerQueues, Any, Any]]) -> None:
+        spec, queues = items[0][0], items[0][1]
+        decoded: list[tuple[Envelope, Any, Any]] = []
+        for _, _, body, message in items:
+            try:
+                decoded.append((Envelope.from_dict(body if isinstance(body, dict) else {}), body, message))
+            except (ValueError, KeyError, TypeError) as exc:
+                self._dead(queues, message, f"undecodable message: {type(exc).__name__}: {exc}")
+        while len(decoded) > 1:
+            failed_at = None
+            try:
+                with Session(self.engine) as db, db.begin():
+                    fresh = claim_many(db, spec.name, [envelope.id for envelope, _, _ in decoded])
+                    for index, (envelope, _, _) in enumerate(decoded):
+                        failed_at = index
+                        if envelope.id in fresh:
+                            fresh.discard(envelope.id)  # a duplicate within the batch is applied once
+                            spec.handler(db, envelope, self.services)
+            except Exception as exc:
+                # The failing delivery takes its retry or dead-letter path; the others are applied again
+                # without it (the rolled-back transaction undid their first application).
+                assert failed_at is not None
+                _, _, message = decoded.pop(failed_at)
+                self._failed(queues, message, exc)
+                continue
+            for _, _, message in decoded:
+                message.ack()
+            return
+        for _, body, message in decoded:
+            self.handle(spec, queues, body, message)
 
     def get_consumers(self, consumer_class: Any, channel: Any) -> list[Any]:
         self.topology.declare(channel)
@@ -64,6 +126,11 @@ class EventConsumers(ConsumerMixin):
 
         return on_decode_error
 
+    def on_connection_revived(self) -> None:
+        # Before consuming starts (deliveries can arrive while the consumers are being set up): what a
+        # lost channel delivered cannot be acked on the new one; the broker delivers it again.
+        self._pending = []
+
     def on_consume_ready(self, connection: Any, channel: Any, consumers: Any, **kwargs: Any) -> None:
         log.info("consumers ready: %s", ", ".join(spec.name for spec in self.specs))
 
@@ -74,7 +141,10 @@ class EventConsumers(ConsumerMixin):
         queues = self.topology.consumers[spec.name]
 
         def on_message(body: Any, message: Any) -> None:
-            self.handle(spec, queues, body, message)
+            self._pending.append((spec, queues, body, message))
+            self._arrived = True
+            if len(self._pending) >= self.prefetch:
+                self.flush()
 
         return on_message
 
@@ -90,17 +160,21 @@ class EventConsumers(ConsumerMixin):
                     spec.handler(db, envelope, self.services)
                 else:
                     log.info("%s already applied %s %s; acking the redelivery", spec.name, envelope.type, envelope.id)
-        except PermanentError as exc:
-            self._dead(queues, message, f"PermanentError: {exc}")
-            return
         except Exception as exc:
-            attempt = int((message.headers or {}).get(ATTEMPT, 1))
-            if attempt > self.max_retries:
-                self._dead(queues, message, f"{type(exc).__name__}: {exc}", trace=traceback.format_exc())
-            else:
-                self._retry(queues, message, attempt, exc)
+            self._failed(queues, message, exc)
             return
         message.ack()
+
+    def _failed(self, queues: ConsumerQueues, message: Any, exc: Exception) -> None:
+        if isinstance(exc, PermanentError):
+            self._dead(queues, message, f"PermanentError: {exc}")
+            return
+        attempt = int((message.headers or {}).get(ATTEMPT, 1))
+        if attempt > self.max_retries:
+            trace = "".join(traceback.format_exception(exc))
+            self._dead(queues, message, f"{type(exc).__name__}: {exc}", trace=trace)
+        else:
+            self._retry(queues, message, attempt, exc)
 
     def _republish(self, message: Any, routing_key: str, exchange: Any, headers: dict[str, Any]) -> None:
         assert self._producer is not None
