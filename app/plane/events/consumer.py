@@ -1,8 +1,9 @@
 """``flowplane consumers``: each consumer applies events in one DB transaction together with the
-record that it did, then acks. Deliveries that arrive together are applied together (up to the
-prefetch), one commit for the lot; if any of them fails, each is applied on its own instead. A redelivered message therefore changes nothing; a failing one waits
-in its retry queue and comes back up to ``events.max_retries`` times, then goes to its dead-letter
-queue with the reason; a message that cannot be decoded goes there at once. Nothing blocks a queue."""
+record that it did, then acks, so a redelivered message changes nothing. Deliveries that arrive
+together (up to the prefetch) share one transaction; one that fails takes its own path while the
+others are applied again without it. A failing message waits in its retry queue and comes back up
+to ``events.max_retries`` times, then goes to its dead-letter queue with the reason; one that cannot
+be decoded goes there at once. Nothing blocks a queue."""
 
 import logging
 import traceback
