@@ -22,3 +22,16 @@ def register(client: TestClient[Any], **fields: str) -> dict[str, Any]:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def login_as(client: TestClient[Any], container: Any, role: Any) -> dict[str, str]:
+    """Create a user with ``role`` directly in the database and return its bearer header."""
+    from sqlmodel import Session
+
+    from app.auth.accounts import create_user
+
+    email = f"{role.value}@example.com"
+    with Session(container.engine) as session, session.begin():
+        create_user(session, container.passwords, email=email, name=role.value, password=PASSWORD, role=role)
+    token = client.post("/api/sessions", json={"email": email, "password": PASSWORD}).json()["access_token"]
+    return bearer(token)

@@ -3,30 +3,19 @@
 import json
 import os
 import subprocess
-from typing import Any
 
 from kombu.connection import Connection
 from kombu.messaging import Producer
 from litestar.testing import TestClient
-from sqlmodel import Session
 
 from app.api.app import create_app
-from app.auth.accounts import create_user
 from app.bootstrap import Container
 from app.domain.users import Role
 from app.plane.envelope import Envelope
 from tests.e2e.processes import FLOWPLANE
-from tests.integration.accounts import PASSWORD
+from tests.integration.accounts import login_as
 from tests.integration.events.conftest import EventWorld
 from tests.servers import RABBITMQ_URL
-
-
-def _login(client: TestClient[Any], container: Container, role: Role) -> dict[str, str]:
-    email = f"{role.value}@example.com"
-    with Session(container.engine) as session, session.begin():
-        create_user(session, container.passwords, email=email, name=role.value, password=PASSWORD, role=role)
-    token = client.post("/api/sessions", json={"email": email, "password": PASSWORD}).json()["access_token"]
-    return {"Authorization": f"Bearer {token}"}
 
 
 def _bury(container: Container, consumer: str, count: int) -> None:
@@ -46,7 +35,7 @@ def test_stats_requeue_and_purge_with_roles(events_world: EventWorld) -> None:
     _bury(container, "audit", 2)
     _bury(container, "crm", 1)
     with TestClient(create_app(container)) as client:
-        user, operator, admin = (_login(client, container, role) for role in (Role.USER, Role.OPERATOR, Role.ADMIN))
+        user, operator, admin = (login_as(client, container, role) for role in (Role.USER, Role.OPERATOR, Role.ADMIN))
         assert client.get("/api/events/stats").status_code == 401
         assert client.get("/api/events/stats", headers=user).status_code == 403
         stats = client.get("/api/events/stats", headers=operator).json()

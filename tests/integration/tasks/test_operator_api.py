@@ -4,14 +4,12 @@ import json
 import os
 import subprocess
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from litestar.testing import TestClient
 from sqlmodel import Session
 
 from app.api.app import create_app
-from app.auth.accounts import create_user
 from app.bootstrap import Container
 from app.db.models import DeadLetter
 from app.domain.users import Role
@@ -20,16 +18,8 @@ from app.plane.tasks import dead
 from app.plane.tasks.huey_plane import Failure
 from app.plane.tasks.policy import Priority, RetryPolicy, TaskOptions
 from tests.e2e.processes import FLOWPLANE
-from tests.integration.accounts import PASSWORD
+from tests.integration.accounts import login_as
 from tests.integration.tasks.conftest import PlaneWorld
-
-
-def _login(client: TestClient[Any], container: Container, role: Role) -> dict[str, str]:
-    email = f"{role.value}@example.com"
-    with Session(container.engine) as session, session.begin():
-        create_user(session, container.passwords, email=email, name=role.value, password=PASSWORD, role=role)
-    token = client.post("/api/sessions", json={"email": email, "password": PASSWORD}).json()["access_token"]
-    return {"Authorization": f"Bearer {token}"}
 
 
 def _dead_letter(container: Container, tag: str) -> str:
@@ -43,7 +33,7 @@ def _dead_letter(container: Container, tag: str) -> str:
 def test_roles_and_every_operator_action(world: PlaneWorld) -> None:
     container = world.container()
     with TestClient(create_app(container)) as client:
-        user, operator, admin = (_login(client, container, role) for role in (Role.USER, Role.OPERATOR, Role.ADMIN))
+        user, operator, admin = (login_as(client, container, role) for role in (Role.USER, Role.OPERATOR, Role.ADMIN))
         dead_id = _dead_letter(container, "dead")
         pending = container.plane.enqueue("test.record", {"log": "/dev/null", "tag": "p"}, priority="high").id
 
