@@ -10,6 +10,10 @@ up:
 api:
     flowplane api
 
+# With `just up` running in another shell: register a demo user and watch the mail and the events arrive
+demo:
+    flowplane demo
+
 # Run tasks: worker processes (tasks.concurrency), lease heartbeats, delays and retries, the outbox relay
 worker *ARGS:
     flowplane worker {{ARGS}}

@@ -36,6 +36,11 @@ def test_up_serves_the_api_on_the_embedded_default_and_stops_cleanly(tmp_path: P
         # And the consumers `up` started apply user.created on the embedded transport
         audit = tmp_path / "var" / "flowplane.db"
         poll(lambda: _audited(audit) or None, timeout=30, what="the audit consumer")
+        # And `just demo` walks a registration through all of it
+        demo = subprocess.run([FLOWPLANE, "demo", "--url", base], cwd=tmp_path, capture_output=True, text=True,
+                              env=environment(FLOWPLANE_API__PORT=str(port)), timeout=120)
+        assert demo.returncode == 0, demo.stdout + demo.stderr
+        assert "user.created applied by: analytics, audit, crm" in demo.stdout
     finally:
         # And Ctrl-C stops the supervisor and its children gracefully
         process.send_signal(signal.SIGINT)
