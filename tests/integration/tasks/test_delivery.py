@@ -68,7 +68,7 @@ def test_a_delayed_task_starts_about_on_time(world: PlaneWorld) -> None:
     container.plane.enqueue("test.record", {"log": world.log, "tag": "later"}, delay=timedelta(seconds=2))
     rows = world.wait_for("the delayed task", lambda rows: len(_ran(rows, "later")) == 1)
     waited = _ran(rows, "later")[0]["t"] - enqueued_at
-    assert 2.0 <= waited <= 3.5, waited
+    assert 2.0 <= waited <= 4.0, waited  # due at 2 s; promotion runs once a second
 
 
 def test_unique_tasks_return_the_first_id(world: PlaneWorld) -> None:
