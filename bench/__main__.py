@@ -77,13 +77,17 @@ class Plane:
         self.redis = redis
         self.workdir = workdir
 
-    def fill(self, count: int) -> None:
+    def _send(self, task: str, payload: dict[str, object]) -> None:
+        """Straight onto the queue, as the relay sends: the transport without the outbox."""
         from app.plane.envelope import Envelope
         from app.plane.tasks.policy import Priority, RetryPolicy, TaskOptions
 
         options = TaskOptions(queue="default", priority=Priority.MEDIUM, retry=RetryPolicy(attempts=1), timeout=None)
+        self.container.huey.send(Envelope(kind="task", type=task, payload=payload), options)
+
+    def fill(self, count: int) -> None:
         for _ in range(count):
-            self.container.huey.send(Envelope(kind="task", type="plane.noop", payload={}), options)
+            self._send("plane.noop", {})
 
     def backlog(self) -> int:
         return int(self.redis.zcard(self.storage.queue_key) + self.redis.zcard(self.storage.inflight_key))
@@ -96,12 +100,7 @@ class Plane:
         self.container.plane.enqueue("bench.latency", {"key": key, "sent": time.time()})
 
     def send_latency_direct(self, key: str) -> None:
-        from app.plane.envelope import Envelope
-        from app.plane.tasks.policy import Priority, RetryPolicy, TaskOptions
-
-        options = TaskOptions(queue="default", priority=Priority.MEDIUM, retry=RetryPolicy(attempts=1), timeout=None)
-        self.container.huey.send(Envelope(kind="task", type="bench.latency", payload={"key": key,
-                                                                                        "sent": time.time()}), options)
+        self._send("bench.latency", {"key": key, "sent": time.time()})
 
     def cleanup(self) -> None:
         self.container.close()

@@ -56,7 +56,8 @@ class ProcessLocal:
             return self._value
 
 
-def _minute(now: datetime | None = None) -> int:
+def minute_of(now: datetime | None = None) -> int:
+    """The minute bucket outcome counters use."""
     return int((now or datetime.now(UTC)).timestamp() // 60)
 
 
@@ -159,7 +160,7 @@ class PlaneHuey(Huey):  # type: ignore[misc]
                 elif task.id in self._unrecorded:
                     self._unrecorded.discard(task.id)  # the lease runs out and it is delivered again
                 else:
-                    self._local.ack = (handle, getattr(task, "_outcome", None), _minute())
+                    self._local.ack = (handle, getattr(task, "_outcome", None), minute_of())
 
     def flush_ack(self) -> None:
         """Send a finished task's ack now, instead of with the next take (the worker is stopping)."""

@@ -11,7 +11,7 @@ from app.db.models import DeadLetter
 from app.plane.envelope import Envelope
 from app.plane.plane import Plane
 from app.plane.tasks import dead
-from app.plane.tasks.huey_plane import PlaneHuey, _minute
+from app.plane.tasks.huey_plane import PlaneHuey, minute_of
 from app.plane.tasks.policy import Priority, TaskOptions
 
 STATES = ("pending", "scheduled", "retrying", "active", "dead")
@@ -84,7 +84,10 @@ class TaskInspector:
         counts = self.huey.leased.counts()
         retrying = sum(1 for view in self._scan("scheduled") if view.state == "retrying")
         dead_total, _ = dead.page(self.engine, limit=0)
-        minutes = list(range(_minute() - 59, _minute() + 1))
+        now = minute_of()
+        minutes = list(range(now - 59, now + 1))
+        processed = self.huey.leased.outcomes("processed", minutes)
+        failed = self.huey.leased.outcomes("failed", minutes)
         return {
             "queue": self.queue,
             "paused": counts.paused,
@@ -93,10 +96,10 @@ class TaskInspector:
             "retrying": retrying,
             "active": counts.active,
             "dead": dead_total,
-            "processed_last_hour": sum(self.huey.leased.outcomes("processed", minutes)),
-            "failed_last_hour": sum(self.huey.leased.outcomes("failed", minutes)),
-            "processed_per_minute": self.huey.leased.outcomes("processed", minutes),
-            "failed_per_minute": self.huey.leased.outcomes("failed", minutes),
+            "processed_last_hour": sum(processed),
+            "failed_last_hour": sum(failed),
+            "processed_per_minute": processed,
+            "failed_per_minute": failed,
         }
 
     def list(self, state: str, *, offset: int = 0, limit: int = 50, task: str | None = None) -> Page:

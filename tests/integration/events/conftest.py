@@ -1,5 +1,7 @@
 """A private corner of the real RabbitMQ per test: every exchange and queue carries a unique prefix."""
 
+import os
+import subprocess
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
@@ -16,6 +18,7 @@ from app.plane.events.consumer import EventConsumers
 from app.plane.events.registry import ConsumerSpec
 from app.plane.events.topology import Topology
 from tests.conftest import FAST_AUTH
+from tests.e2e.processes import FLOWPLANE, poll
 from tests.servers import RABBITMQ_URL, RUN_ID, require
 
 
@@ -46,6 +49,15 @@ class EventWorld:
         thread.start()
         self.runners.append((runner, thread, connection))
         return runner
+
+    def start_consumers_process(self) -> tuple[subprocess.Popen[bytes], Path]:
+        """`flowplane consumers` as a real process; returns it and its log once it consumes."""
+        output = self.directory / "consumers.log"
+        with output.open("wb") as sink:
+            process = subprocess.Popen([FLOWPLANE, "consumers"], cwd=self.directory, env={**os.environ, **self.env},
+                                       stdout=sink, stderr=subprocess.STDOUT)
+        poll(lambda: "consumers ready" in output.read_text() or None, timeout=30, what="the consumers")
+        return process, output
 
     def stop_consumers(self) -> None:
         for runner, thread, connection in self.runners:

@@ -1,9 +1,7 @@
 """RabbitMQ restarted mid-stream (`rabbitmqctl stop_app` / `start_app`, on a private node): publishers
 and consumers reconnect, and every event is applied exactly once by each consumer."""
 
-import os
 import signal
-import subprocess
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -13,7 +11,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from app.db.models import AuditEntry, ConsumedMessage, EventCount
-from tests.e2e.processes import FLOWPLANE, poll
+from tests.e2e.processes import poll
 from tests.integration.events.conftest import EventWorld
 from tests.servers import OwnRabbitMQ
 
@@ -39,13 +37,8 @@ def test_every_event_survives_a_broker_restart_exactly_once(events_world: EventW
                                                            own_rabbitmq: OwnRabbitMQ) -> None:
     events_world.env["FLOWPLANE_RABBITMQ__URL"] = own_rabbitmq.url
     container = events_world.container()
-    output = events_world.directory / "consumers.log"
-    with output.open("wb") as sink:
-        consumers = subprocess.Popen([FLOWPLANE, "consumers"], cwd=events_world.directory,
-                                     env={**os.environ, **events_world.env}, stdout=sink, stderr=subprocess.STDOUT)
+    consumers, output = events_world.start_consumers_process()
     try:
-        poll(lambda: "consumers ready" in output.read_text() or None, timeout=30, what="the consumers")
-
         def publish(first: int, count: int) -> None:
             for n in range(first, first + count):
                 container.plane.publish("user.created", {"user_id": f"u{n}", "email": f"u{n}@example.com",

@@ -3,9 +3,7 @@ dead letters, a broker that is down when a user registers."""
 
 import contextlib
 import json
-import os
 import signal
-import subprocess
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,7 +21,7 @@ from app.handlers.crm import FakeCrm
 from app.plane.envelope import Envelope
 from app.plane.events.consumer import ERROR
 from app.plane.events.registry import ConsumerSpec
-from tests.e2e.processes import FLOWPLANE, poll
+from tests.e2e.processes import poll
 from tests.integration.accounts import new_user
 from tests.integration.events.conftest import EventWorld, drain
 from tests.servers import RABBITMQ_URL, closed_port
@@ -40,12 +38,8 @@ def _counts(container: Container) -> dict[str, Any]:
 
 def test_one_registration_reaches_analytics_crm_and_audit(events_world: EventWorld) -> None:
     container = events_world.container()
-    output = events_world.directory / "consumers.log"
-    with output.open("wb") as sink:
-        process = subprocess.Popen([FLOWPLANE, "consumers"], cwd=events_world.directory,
-                                   env={**os.environ, **events_world.env}, stdout=sink, stderr=subprocess.STDOUT)
+    process, output = events_world.start_consumers_process()
     try:
-        poll(lambda: "consumers ready" in output.read_text() or None, timeout=30, what="the consumers")
         with TestClient(create_app(container)) as client:
             user = client.post("/api/users", json=new_user(email="ada@example.com", name="Ada")).json()["user"]
         poll(lambda: _counts(container) == {"analytics": 1, "audit": 1, "consumed": 3} or None, timeout=30,
