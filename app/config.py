@@ -105,7 +105,7 @@ class EventSettings(Section):
     enabled: bool = Field(True, description="Publish domain events; off records event steps as skipped.")
     exchange: str = Field("events", pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="The events exchange.")
     exchange_type: Literal["topic", "fanout", "direct", "headers"] = Field("topic", description="Its type.")
-    prefetch: int = Field(20, ge=1, le=10_000, description="Unacked messages a consumer holds at once.")
+    prefetch: int = Field(100, ge=1, le=10_000, description="Unacked messages a consumer holds at once.")
     max_retries: int = Field(3, ge=0, le=100, description="Redeliveries of a failing message before it is dead.")
     retry_delay: Duration = Field(timedelta(seconds=5), description="Wait before each redelivery.")
     max_priority: int = Field(0, ge=0, le=255, description="x-max-priority of consumer queues; 0 = none.")

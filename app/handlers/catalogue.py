@@ -3,8 +3,8 @@
 from datetime import timedelta
 from typing import Any
 
-from app.handlers.analytics import count_event
-from app.handlers.audit import append_audit
+from app.handlers.analytics import count_event, count_events
+from app.handlers.audit import append_audit, append_audit_batch
 from app.handlers.crm import upsert_contact
 from app.handlers.email import send_welcome
 from app.plane.events.registry import ConsumerSpec
@@ -26,8 +26,10 @@ TASKS = [
 ]
 
 CONSUMERS = [
-    ConsumerSpec("analytics", count_event, routing_keys=("#",), description="Events per type per day."),
+    ConsumerSpec("analytics", count_event, routing_keys=("#",), batch_handler=count_events,
+                 description="Events per type per day."),
     ConsumerSpec("crm", upsert_contact, routing_keys=("user.*",), headers={"type": "user.created"},
                  description="New users become CRM contacts."),
-    ConsumerSpec("audit", append_audit, routing_keys=("#",), description="Append-only log of every event."),
+    ConsumerSpec("audit", append_audit, routing_keys=("#",), batch_handler=append_audit_batch,
+                 description="Append-only log of every event."),
 ]

@@ -50,7 +50,9 @@ class Envelope:
     def from_dict(cls, data: dict[str, Any]) -> "Envelope":
         if not isinstance(data, dict):
             raise ValueError("an envelope is a JSON object")
-        known = {f.name for f in fields(cls)}
-        values = {key: value for key, value in data.items() if key in known}  # newer fields are ignored
+        values = {key: value for key, value in data.items() if key in _FIELDS}  # newer fields are ignored
         values["created_at"] = datetime.fromisoformat(values["created_at"])
         return cls(**values)
+
+
+_FIELDS = frozenset(f.name for f in fields(Envelope))

@@ -40,11 +40,12 @@ def claim_many(db: Session, consumer: str, message_ids: Sequence[str]) -> set[st
     table = ConsumedMessage.__table__  # type: ignore[attr-defined]
     insert = postgresql_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
     now = datetime.now(UTC)
-    statement = (insert(table).values([{"consumer": consumer, "message_id": message_id, "processed_at": now}
-                                       for message_id in dict.fromkeys(message_ids)])
-                 .on_conflict_do_nothing(index_elements=["consumer", "message_id"])
+    # One cached statement run as "insertmanyvalues": a multi-VALUES literal would be compiled anew per batch size
+    statement = (insert(table).on_conflict_do_nothing(index_elements=["consumer", "message_id"])
                  .returning(table.c.message_id))
-    return set(db.execute(statement).scalars())
+    rows = [{"consumer": consumer, "message_id": message_id, "processed_at": now}
+            for message_id in dict.fromkeys(message_ids)]
+    return set(db.connection().execute(statement, rows).scalars())  # Core: no ORM bookkeeping per batch
 
 
 class EventConsumers(ConsumerMixin):
@@ -56,6 +57,8 @@ class EventConsumers(ConsumerMixin):
         self.engine = engine
         self.services = services
         self.prefetch = prefetch
+        # Apply a batch at half the prefetch: the broker keeps delivering the other half meanwhile
+        self._batch_size = max(1, prefetch // 2)
         self.max_retries = max_retries
         self._producer: Producer | None = None
         self._pending: list[tuple[ConsumerSpec, ConsumerQueues, Any, Any]] = []
@@ -78,23 +81,39 @@ class EventConsumers(ConsumerMixin):
         by_consumer: dict[str, list[tuple[ConsumerSpec, ConsumerQueues, Any, Any]]] = {}
         for item in pending:
             by_consumer.setdefault(item[0].name, []).append(item)
-        for items in by_consumer.values():
-            self._apply(items)
+        applied = [message for items in by_consumer.values() for message in self._apply(items)]
+        if applied and not self.topology.embedded:
+            # One ack for the lot: every delivery on this channel up to the last one is settled by now
+            # (applied here, or retried / dead-lettered / requeued one by one above).
+            max(applied, key=lambda message: message.delivery_tag).ack(multiple=True)
+        else:  # Kombu's virtual transports ignore ``multiple``
+            for message in applied:
+                message.ack()
 
-    def _apply(self, items: list[tuple[ConsumerSpec, ConsumerQueues, Any, Any]]) -> None:
+    def _apply(self, items: list[tuple[ConsumerSpec, ConsumerQueues, Any, Any]]) -> list[Any]:
+        """Apply deliveries that arrived together in one transaction; the messages it applied, to ack."""
         spec, queues = items[0][0], items[0][1]
-        decoded: list[tuple[Envelope, Any, Any]] = []
+        decoded: list[tuple[Envelope, Any]] = []
         for _, _, body, message in items:
             try:
-                decoded.append((Envelope.from_dict(body if isinstance(body, dict) else {}), body, message))
+                decoded.append((Envelope.from_dict(body if isinstance(body, dict) else {}), message))
             except (ValueError, KeyError, TypeError) as exc:
                 self._dead(queues, message, f"undecodable message: {type(exc).__name__}: {exc}")
+        if spec.batch_handler is not None and len(decoded) > 1:
+            try:
+                with Session(self.engine) as db, db.begin():
+                    fresh = claim_many(db, spec.name, [envelope.id for envelope, _ in decoded])
+                    once = {envelope.id: envelope for envelope, _ in decoded if envelope.id in fresh}
+                    spec.batch_handler(db, list(once.values()), self.services)
+                return [message for _, message in decoded]
+            except Exception:
+                log.info("%s: a batch of %d failed; applying its deliveries one by one", spec.name, len(decoded))
         while len(decoded) > 1:
             failed_at = None
             try:
                 with Session(self.engine) as db, db.begin():
-                    fresh = claim_many(db, spec.name, [envelope.id for envelope, _, _ in decoded])
-                    for index, (envelope, _, _) in enumerate(decoded):
+                    fresh = claim_many(db, spec.name, [envelope.id for envelope, _ in decoded])
+                    for index, (envelope, _) in enumerate(decoded):
                         failed_at = index
                         if envelope.id in fresh:
                             fresh.discard(envelope.id)  # a duplicate within the batch is applied once
@@ -103,14 +122,11 @@ class EventConsumers(ConsumerMixin):
                 # The failing delivery takes its retry or dead-letter path; the others are applied again
                 # without it (the rolled-back transaction undid their first application).
                 assert failed_at is not None
-                _, _, message = decoded.pop(failed_at)
+                _, message = decoded.pop(failed_at)
                 self._failed(queues, message, exc)
                 continue
-            for _, _, message in decoded:
-                message.ack()
-            return
-        for _, body, message in decoded:
-            self.handle(spec, queues, body, message)
+            return [message for _, message in decoded]
+        return [message for envelope, message in decoded if self._handle_decoded(spec, queues, envelope, message)]
 
     def get_consumers(self, consumer_class: Any, channel: Any) -> list[Any]:
         self.topology.declare(channel)
@@ -144,7 +160,7 @@ class EventConsumers(ConsumerMixin):
         def on_message(body: Any, message: Any) -> None:
             self._pending.append((spec, queues, body, message))
             self._arrived = True
-            if len(self._pending) >= self.prefetch:
+            if len(self._pending) >= self._batch_size:
                 self.flush()
 
         return on_message
@@ -155,6 +171,11 @@ class EventConsumers(ConsumerMixin):
         except (ValueError, KeyError, TypeError) as exc:
             self._dead(queues, message, f"undecodable message: {type(exc).__name__}: {exc}")
             return
+        if self._handle_decoded(spec, queues, envelope, message):
+            message.ack()
+
+    def _handle_decoded(self, spec: ConsumerSpec, queues: ConsumerQueues, envelope: Envelope, message: Any) -> bool:
+        """Apply one event; True when it is applied (now or before) and the message is to be acked."""
         try:
             with Session(self.engine) as db, db.begin():
                 if claim(db, spec.name, envelope.id):
@@ -163,8 +184,8 @@ class EventConsumers(ConsumerMixin):
                     log.info("%s already applied %s %s; acking the redelivery", spec.name, envelope.type, envelope.id)
         except Exception as exc:
             self._failed(queues, message, exc)
-            return
-        message.ack()
+            return False
+        return True
 
     def _failed(self, queues: ConsumerQueues, message: Any, exc: Exception) -> None:
         if isinstance(exc, PermanentError):

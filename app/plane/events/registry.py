@@ -21,6 +21,8 @@ class ConsumerBinding:
 
 # (transaction, event, services) -> None; raise PermanentError for a message no retry can fix
 EventHandler = Callable[[Session, Envelope, Any], None]
+# (transaction, events, services) -> None: the same effect for deliveries that arrive together, in fewer statements
+BatchHandler = Callable[[Session, Sequence[Envelope], Any], None]
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class ConsumerSpec:
     routing_keys: Sequence[str] = ("#",)
     headers: Mapping[str, str] = field(default_factory=dict)  # used when events.exchange_type = "headers"
     description: str = ""
+    batch_handler: BatchHandler | None = None  # must have the effect of ``handler`` applied to each event in turn
 
     @property
     def binding(self) -> ConsumerBinding:

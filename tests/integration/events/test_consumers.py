@@ -16,6 +16,7 @@ from sqlmodel import Session
 from app.api.app import create_app
 from app.bootstrap import Container
 from app.db.models import AuditEntry, ConsumedMessage, EventCount, OutboxMessage
+from app.handlers.audit import append_audit_batch
 from app.handlers.catalogue import CONSUMERS
 from app.handlers.crm import FakeCrm
 from app.plane.envelope import Envelope
@@ -120,6 +121,38 @@ def test_a_poison_message_is_retried_then_dead_lettered_and_the_queue_keeps_flow
     assert len(dead) == 1 and json.loads(dead[0].body)["payload"]["name"] == "poison"
     assert dead[0].headers[ERROR] == "RuntimeError: cannot digest this one"
     assert "x-flowplane-traceback" in dead[0].headers
+
+
+def test_a_batch_with_a_poison_message_applies_the_others_once_and_dead_letters_it(events_world: EventWorld) -> None:
+    container = events_world.container()
+    batches: list[list[str]] = []
+
+    def refuse_poison(events: Any) -> None:
+        if any(event.payload["name"] == "poison" for event in events):
+            raise RuntimeError("cannot digest this one")
+
+    def audit_batch(db: Session, events: Any, services: Any) -> None:
+        batches.append([event.payload["name"] for event in events])
+        refuse_poison(events)
+        append_audit_batch(db, events, services)
+
+    def audit_one(db: Session, event: Envelope, services: Any) -> None:
+        refuse_poison([event])
+        append_audit_batch(db, [event], services)
+
+    names = ["fine-1", "poison", "fine-2", "fine-3"]
+    for name in names:  # all queued before the consumer starts: they arrive together
+        container.plane.publish("user.created", {"user_id": name, "email": f"{name}@example.com", "name": name})
+    events_world.run_consumers(container, [ConsumerSpec("audit", audit_one, batch_handler=audit_batch)])
+    dead: list[Any] = []
+    with Connection(RABBITMQ_URL) as connection:
+        poll(lambda: dead.extend(drain(connection, container.topology.consumers["audit"].dead)) or dead or None,
+             timeout=20, what="the dead letter")
+    assert batches[0] == names  # applied as one batch first
+    with Session(container.engine) as db:
+        audited = [json.loads(entry.payload)["name"] for entry in db.exec(select(AuditEntry)).scalars()]
+    assert sorted(audited) == ["fine-1", "fine-2", "fine-3"]  # each once, the failed batch rolled back
+    assert json.loads(dead[0].body)["payload"]["name"] == "poison"
 
 
 def test_undecodable_and_permanently_bad_messages_go_straight_to_the_dead_letters(events_world: EventWorld) -> None:
