@@ -22,6 +22,10 @@ worker *ARGS:
 consumers *NAMES:
     flowplane consumers {{NAMES}}
 
+# Check workflow files (default: all of workflows/): file:line:col: field: message, exit 1 on any problem
+validate *FILES:
+    flowplane workflows validate {{FILES}}
+
 # Benchmarks: tasks against raw Huey and Celery, events against raw Kombu; figures and ratios
 bench *ARGS:
     python -m bench {{ARGS}}

@@ -24,10 +24,13 @@ from app.plane.events.topology import Topology, build_topology, transport_url
 from app.plane.plane import Plane
 from app.plane.tasks import dead
 from app.plane.tasks.huey_plane import PlaneHuey
+from app.plane.tasks.inspect import TaskInspector
 from app.plane.tasks.redis_storage import LeasedRedisStorage
 from app.plane.tasks.registry import TaskRegistry, TaskSpec
 from app.plane.tasks.sqlite_storage import LeasedSqliteStorage
 from app.plane.tasks.storage import LeasedStorage
+from app.workflows.catalogue import WorkflowCatalogue
+from app.workflows.runner import WorkflowRunner
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,8 @@ class Container:
     topology: Topology
     publisher: EventPublisher
     consumers: list[ConsumerSpec]
+    workflows: WorkflowCatalogue
+    runner: WorkflowRunner
 
     @property
     def new_session(self) -> Callable[[], Session]:
@@ -99,8 +104,16 @@ def build(settings: Settings, *, migrate_database: bool | None = None) -> Contai
                   send_event=lambda event, options: publisher.publish(event, headers=options.get("headers"),
                                                                       priority=options.get("priority", 0)),
                   send_events=publisher.publish_batch, events_enabled=settings.events.enabled)
+    workflows = WorkflowCatalogue(Path(settings.workflows.directory), tasks=registry.names,
+                                  events=catalogue.names,
+                                  reload_interval=settings.workflows.reload_interval.total_seconds())
+    inspector = TaskInspector(huey, plane, engine)
+    runner = WorkflowRunner(engine, plane, workflows, lease=settings.workflows.lease,
+                            task_present=lambda task_id: inspector.get(task_id) is not None)
+    huey.steps = runner
     return Container(settings=settings, engine=engine, passwords=Passwords(settings.auth), registry=registry,
-                     huey=huey, plane=plane, topology=topology, publisher=publisher, consumers=consumers)
+                     huey=huey, plane=plane, topology=topology, publisher=publisher, consumers=consumers,
+                     workflows=workflows, runner=runner)
 
 
 def services(settings: Settings) -> Services:

@@ -117,6 +117,15 @@ class EventSettings(Section):
     crm_fake_path: str = Field("var/crm.db", description="Store of the stand-in CRM the crm consumer feeds.")
 
 
+class WorkflowSettings(Section):
+    directory: str = Field("workflows", description="Where the workflow files (*.toml) live.")
+    reload_interval: Duration = Field(timedelta(seconds=1), description="How often files are checked for edits; "
+                                      "0 reads them once.")
+    lease: Duration = Field(timedelta(minutes=2), description="A step in flight this long without news is checked; "
+                            "if its task is in no queue, the reconciler dispatches it again.")
+    reconcile_interval: Duration = Field(timedelta(seconds=15), description="How often the worker reconciles.")
+
+
 class SchedulerSettings(Section):
     timezone: str = Field("UTC", description="Default timezone of schedules that name none.")
 
@@ -153,6 +162,7 @@ class Settings(Section):
     rabbitmq: RabbitMQSettings = RabbitMQSettings()
     tasks: TaskSettings = TaskSettings()
     events: EventSettings = EventSettings()
+    workflows: WorkflowSettings = WorkflowSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     email: EmailSettings = EmailSettings()
     auth: AuthSettings = AuthSettings()

@@ -12,8 +12,11 @@ from app.bootstrap import Container, build
 from app.config import Settings, load_settings
 from tests.servers import POSTGRES_URL, RUN_ID, require
 
-# Cheap hashing and generous limits, so tests measure behaviour rather than argon2's cost.
-FAST_AUTH = {
+ROOT = Path(__file__).resolve().parents[1]
+# Cheap hashing and generous limits, so tests measure behaviour rather than argon2's cost; the
+# repository's workflow files, since each test runs in a directory of its own.
+TEST_ENV = {
+    "FLOWPLANE_WORKFLOWS__DIRECTORY": str(ROOT / "workflows"),
     "FLOWPLANE_AUTH__ARGON2_TIME_COST": "1",
     "FLOWPLANE_AUTH__ARGON2_MEMORY_KIB": "64",
     "FLOWPLANE_AUTH__ARGON2_PARALLELISM": "1",
@@ -52,7 +55,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture
 def make_settings(database_url: str) -> Callable[..., Settings]:
     def make(**env: str) -> Settings:
-        return load_settings(environ={"FLOWPLANE_DATABASE__URL": database_url, **FAST_AUTH, **env})
+        return load_settings(environ={"FLOWPLANE_DATABASE__URL": database_url, **TEST_ENV, **env})
 
     return make
 

@@ -43,12 +43,26 @@ def nap(context: TaskContext, payload: dict[str, Any]) -> None:
     note(context, payload, "end")
 
 
+def step(context: TaskContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """A workflow step that notes when it started and ended, taking a moment so parallel steps overlap."""
+    envelope = context.envelope
+    started = time.time()
+    time.sleep(payload.get("seconds", 0.01))
+    line = {"run": envelope.run_id, "step": envelope.step_id, "start": started, "end": time.time(),
+            "attempt": envelope.attempt, "pid": os.getpid()}
+    with Path(payload["log"]).open("a") as sink:
+        sink.write(json.dumps(line) + "\n")
+    return {"step": envelope.step_id, "end": line["end"]}
+
+
 QUICK = RetryPolicy(attempts=4, first=timedelta(milliseconds=300), max=timedelta(seconds=1))
 
 TASKS = [
     TaskSpec("test.record", record, retry=RetryPolicy(attempts=1), timeout=None),
     TaskSpec("test.flaky", flaky, retry=QUICK, timeout=None),
     TaskSpec("test.permanent", permanent, retry=QUICK, timeout=None),
+    TaskSpec("test.step", step, retry=RetryPolicy(attempts=3, first=timedelta(milliseconds=100)),
+             timeout=timedelta(seconds=60)),
     TaskSpec("test.nap", nap, retry=RetryPolicy(attempts=2, first=timedelta(milliseconds=100)),
              timeout=timedelta(seconds=60)),
 ]

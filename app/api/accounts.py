@@ -15,7 +15,8 @@ BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
 def _login_out(login: Login) -> LoginOut:
-    return LoginOut(user=UserOut.of(login.user), access_token=login.token, expires_at=login.expires_at)
+    return LoginOut(user=UserOut.of(login.user), access_token=login.token, expires_at=login.expires_at,
+                    workflow_run_id=login.workflow_run_id)
 
 
 class UserRoutes(Controller):
@@ -25,7 +26,7 @@ class UserRoutes(Controller):
     @post("/", guards=[rate_limited("register")], sync_to_thread=True, summary="Register and log in")
     def register(self, data: JSONBody[RegisterRequest], db: NamedDependency[Session],
                  container: NamedDependency[Container]) -> LoginOut:
-        login = accounts.register(db, container.passwords, container.plane, email=data.email, name=data.name,
+        login = accounts.register(db, container.passwords, container.runner, email=data.email, name=data.name,
                                   password=data.password, session_ttl=container.settings.auth.session_ttl)
         return _login_out(login)
 

@@ -17,6 +17,7 @@ from app.api.problems import EXCEPTION_HANDLERS
 from app.api.ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from app.api.security import provide_bearer_token, provide_principal
 from app.api.tasks import TaskRoutes
+from app.api.workflows import RunRoutes, WorkflowRoutes
 from app.bootstrap import Container
 
 
@@ -34,7 +35,7 @@ def create_app(container: Container, limiter: Limiter | None = None) -> Litestar
             yield session
 
     return Litestar(
-        route_handlers=[UserRoutes, SessionRoutes, TaskRoutes, EventRoutes, health, ready],
+        route_handlers=[UserRoutes, SessionRoutes, TaskRoutes, EventRoutes, WorkflowRoutes, RunRoutes, health, ready],
         dependencies={
             "container": Provide(provide_container, use_cache=True, sync_to_thread=False),
             "db": Provide(provide_db),

@@ -73,6 +73,7 @@ class LoginOut(msgspec.Struct):
     access_token: str
     expires_at: datetime
     token_type: str = "bearer"  # noqa: S105 (the OAuth token type, not a secret)
+    workflow_run_id: str | None = None  # registration: the user_registration run, see GET /api/runs/{id}
 
 
 class ReadinessOut(msgspec.Struct):

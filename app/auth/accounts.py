@@ -1,6 +1,6 @@
 """Account use cases: register, log in, log out, resolve a token. Each runs in one transaction."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete
@@ -12,7 +12,7 @@ from app.auth.passwords import Passwords
 from app.db.models import AuthSession, User
 from app.domain.errors import EmailTaken, InvalidCredentials, InvalidFields
 from app.domain.users import Role, check_new_user, normalise_email
-from app.plane.plane import Plane
+from app.workflows.runner import WorkflowRunner
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,7 @@ class Login:
     user: User
     token: str
     expires_at: datetime
+    workflow_run_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,18 +63,19 @@ def create_user(db: Session, passwords: Passwords, *, email: str, name: str, pas
     return user
 
 
-def register(db: Session, passwords: Passwords, plane: Plane, *, email: str, name: str, password: str,
+REGISTRATION = "user_registration"
+
+
+def register(db: Session, passwords: Passwords, runner: WorkflowRunner, *, email: str, name: str, password: str,
              session_ttl: timedelta) -> Login:
-    """Create a ``user``, log them in, announce ``user.created`` and enqueue their welcome mail: all of it
-    commits together or not at all."""
+    """Create a ``user``, log them in and start the ``user_registration`` workflow (announce, welcome mail,
+    …): all of it commits together or not at all."""
     now = _now()
     with db.begin():
         user = create_user(db, passwords, email=email, name=name, password=password, now=now)
         login = _open_session(db, user, session_ttl, now)
-        announced = {"user_id": str(user.id), "email": user.email, "name": user.name}
-        plane.publish("user.created", announced, session=db)
-        plane.enqueue("email.welcome", announced, session=db, unique_key=f"welcome:{user.id}")
-    return login
+        started = runner.start(db, REGISTRATION, {"user_id": str(user.id), "email": user.email, "name": user.name})
+    return replace(login, workflow_run_id=started.run_id)
 
 
 def log_in(db: Session, passwords: Passwords, *, email: str, password: str,

@@ -77,7 +77,8 @@ def worker(ctx: CliContext, concurrency: int | None) -> None:
     retention = settings.tasks.dead_letter_retention
     consumer = PlaneConsumer(
         container.huey, concurrency=concurrency, grace=settings.tasks.shutdown_grace,
-        relay=container.plane.relay,
+        relay=container.plane.relay, reconcile=container.runner.reconcile,
+        reconcile_interval=settings.workflows.reconcile_interval,
         periodic_chores=(lambda: dead.purge(container.engine, older_than=retention),
                          lambda: delete_expired_unique_keys(container.engine)),
     )

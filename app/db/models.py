@@ -114,3 +114,58 @@ class AuditEntry(SQLModel, table=True):
     received_at: datetime = Field(sa_type=UTCDateTime, index=True)
     payload: str
 
+
+
+class Onboarding(SQLModel, table=True):
+    """That a user's welcome mail went out: the registration workflow's last step records it."""
+
+    __tablename__ = "onboardings"
+
+    user_id: uuid.UUID = Field(primary_key=True, foreign_key="users.id", ondelete="CASCADE")
+    welcome_message_id: str = Field(max_length=255)
+    recorded_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class WorkflowVersion(SQLModel, table=True):
+    """A workflow file's text as a run started on it: runs finish on the version they began with."""
+
+    __tablename__ = "workflow_versions"
+
+    version: str = Field(primary_key=True, max_length=64)  # sha256 of the file
+    name: str = Field(max_length=128, index=True)
+    path: str = Field(max_length=500)
+    source: str
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class WorkflowRun(SQLModel, table=True):
+    __tablename__ = "workflow_runs"
+
+    id: str = Field(primary_key=True, max_length=32)
+    workflow: str = Field(max_length=128, index=True)
+    version: str = Field(max_length=64, foreign_key="workflow_versions.version")
+    status: str = Field(max_length=16, index=True)  # running | succeeded | failed | cancelled
+    input: str  # JSON
+    correlation_id: str | None = Field(default=None, max_length=64)
+    error: str | None = None
+    created_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class StepRun(SQLModel, table=True):
+    __tablename__ = "step_runs"
+
+    run_id: str = Field(primary_key=True, max_length=32, foreign_key="workflow_runs.id", ondelete="CASCADE")
+    step_id: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(max_length=8)  # task | event
+    target: str = Field(max_length=128)
+    status: str = Field(max_length=16, index=True)
+    attempts: int = 0
+    task_id: str | None = Field(default=None, max_length=64)  # the envelope that carries the step
+    output: str | None = None  # JSON
+    error: str | None = None
+    ready_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime, index=True)

@@ -7,6 +7,7 @@ from app.handlers.analytics import count_event, count_events
 from app.handlers.audit import append_audit, append_audit_batch
 from app.handlers.crm import upsert_contact
 from app.handlers.email import send_welcome
+from app.handlers.onboarding import record_onboarding
 from app.plane.events.registry import ConsumerSpec
 from app.plane.tasks.policy import Priority, RetryPolicy
 from app.plane.tasks.registry import TaskContext, TaskSpec
@@ -21,6 +22,9 @@ TASKS = [
              retry=RetryPolicy(attempts=8, first=timedelta(seconds=2), max=timedelta(minutes=10)),
              timeout=timedelta(seconds=30), unique_ttl=timedelta(hours=24),
              description="Send the welcome mail to a new user."),
+    TaskSpec("users.record_onboarding", record_onboarding, priority=Priority.MEDIUM,
+             retry=RetryPolicy(attempts=5, first=timedelta(seconds=1), max=timedelta(minutes=1)),
+             timeout=timedelta(seconds=30), description="Record that a user's welcome mail went out."),
     TaskSpec("plane.noop", noop, priority=Priority.MEDIUM, retry=RetryPolicy(attempts=1), timeout=None,
              description="Do nothing (benchmarks, probes)."),
 ]

@@ -10,7 +10,7 @@ from typing import TypeVar
 
 import httpx
 
-from tests.conftest import FAST_AUTH
+from tests.conftest import TEST_ENV
 
 FLOWPLANE = str(Path(sys.executable).with_name("flowplane"))
 T = TypeVar("T")
@@ -18,7 +18,7 @@ T = TypeVar("T")
 
 def environment(**extra: str) -> dict[str, str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("FLOWPLANE_") or k.startswith("FLOWPLANE_TEST")}
-    return {**clean, **FAST_AUTH, **extra}
+    return {**clean, **TEST_ENV, **extra}
 
 
 def start(args: list[str], cwd: Path, env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:

@@ -6,10 +6,10 @@ import logging
 import os
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from huey import Huey
 from huey import signals as S
@@ -38,6 +38,18 @@ class Failure:
 class Context:
     envelope: Envelope
     services: Any
+
+
+class StepObserver(Protocol):
+    """Told about tasks that carry a workflow step (their envelope has run and step ids)."""
+
+    def step_started(self, envelope: Envelope) -> None: ...
+
+    def step_succeeded(self, envelope: Envelope, output: Mapping[str, Any] | None) -> None: ...
+
+    def step_retrying(self, envelope: Envelope, error: str) -> None: ...
+
+    def step_dead(self, envelope: Envelope, error: str) -> None: ...
 
 
 class ProcessLocal:
@@ -70,6 +82,7 @@ class PlaneHuey(Huey):  # type: ignore[misc]
         self.registry = registry
         self.services = ProcessLocal(services)
         self._on_dead = on_dead
+        self.steps: StepObserver | None = None  # set once the workflow runner exists (it needs the plane)
         self._interrupted: set[str] = set()
         self._unrecorded: set[str] = set()
         self._local = threading.local()  # the finished task's ack, sent with the next take
@@ -97,12 +110,18 @@ class PlaneHuey(Huey):  # type: ignore[misc]
             except (ValueError, KeyError, TypeError) as exc:
                 task.retries = 0
                 raise PermanentError(f"undecodable envelope: {exc}") from exc
+            step = self.steps if envelope.run_id and envelope.step_id else None
+            if step is not None:
+                step.step_started(envelope)
             try:
                 result = spec.handler(Context(envelope, self.services.get()), envelope.payload)
             except PermanentError:
                 task.retries = 0  # Huey then treats this failure as final
                 raise
-            return dict(result) if result is not None else None
+            output = dict(result) if result is not None else None
+            if step is not None:  # before the ack: if recording fails, the task runs again (handlers dedupe)
+                step.step_succeeded(envelope, output)
+            return output
 
         run.__name__ = spec.name
         run.__module__ = "flowplane"  # Huey names the task "flowplane.<name>"
@@ -200,14 +219,31 @@ class PlaneHuey(Huey):  # type: ignore[misc]
 
     def _handle_error(self, signal: str, task: Task, exc: BaseException | None = None) -> None:
         task._outcome = "failed"
+        error = f"{type(exc).__name__}: {exc}" if exc else "failed"
         if task.retries == 0:
-            text = "".join(traceback.format_exception(exc)) if exc else ""
-            self._dead(task, f"{type(exc).__name__}: {exc}" if exc else "failed", text)
+            self._dead(task, error, "".join(traceback.format_exception(exc)) if exc else "")
+        else:
+            self._tell_step(task, lambda steps, envelope: steps.step_retrying(envelope, error))
+
+    def _tell_step(self, task: Task, tell: Callable[[StepObserver, Envelope], None]) -> None:
+        try:
+            envelope = Envelope.from_json(task.args[0])
+        except (ValueError, KeyError, TypeError):
+            return
+        if self.steps is not None and envelope.run_id and envelope.step_id:
+            try:
+                tell(self.steps, envelope)
+            except Exception:  # only visibility is lost: the outcome that matters is recorded on finish
+                log.warning("could not record progress of step %s of run %s", envelope.step_id, envelope.run_id,
+                            exc_info=True)
 
     def _handle_timeout(self, signal: str, task: Task) -> None:
         task._outcome = "failed"
+        error = f"TaskTimeout: ran longer than {task.timeout} s"
         if task.retries == 0:
-            self._dead(task, f"TaskTimeout: ran longer than {task.timeout} s", "")
+            self._dead(task, error, "")
+        else:
+            self._tell_step(task, lambda steps, envelope: steps.step_retrying(envelope, error))
 
     def _note_interrupted(self, signal: str, task: Task) -> None:
         self._interrupted.add(task.id)
@@ -224,6 +260,8 @@ class PlaneHuey(Huey):  # type: ignore[misc]
         log.error("task %s %s is dead after %d attempt(s): %s", envelope.type, task.id, envelope.attempt, error)
         try:
             self._on_dead(failure)
+            if self.steps is not None and envelope.run_id and envelope.step_id:
+                self.steps.step_dead(envelope, error)
         except Exception:
             log.exception("could not record dead letter %s; leaving it leased for redelivery", task.id)
             self._unrecorded.add(task.id)

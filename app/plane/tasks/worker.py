@@ -51,6 +51,8 @@ class Housekeeper(Scheduler):  # type: ignore[misc]
 
     huey: PlaneHuey
     relay: Callable[[], int] = staticmethod(lambda: 0)
+    reconcile: Callable[[], int] = staticmethod(lambda: 0)
+    reconcile_interval: float = 15.0
     periodic_chores: tuple[Callable[[], Any], ...] = ()
 
     def loop(self, now: datetime | None = None) -> None:
@@ -64,6 +66,13 @@ class Housekeeper(Scheduler):  # type: ignore[misc]
                     log.warning("returned %d task(s) whose worker stopped renewing its lease", moved)
             except Exception as exc:
                 log.warning("%s failed: %s: %s", name, type(exc).__name__, exc)
+        if time.monotonic() >= getattr(self, "_next_reconcile", 0.0):
+            self._next_reconcile = time.monotonic() + self.reconcile_interval
+            try:
+                if resent := self.reconcile():
+                    log.warning("reconciler dispatched %d lost workflow step(s) again", resent)
+            except Exception as exc:
+                log.warning("reconcile failed: %s: %s", type(exc).__name__, exc)
         if time.monotonic() >= getattr(self, "_next_chores", 0.0):
             self._next_chores = time.monotonic() + 60
             for chore in self.periodic_chores:
@@ -78,8 +87,11 @@ class PlaneConsumer(Consumer):  # type: ignore[misc]
     worker_class = LeasedWorker
 
     def __init__(self, huey: PlaneHuey, *, concurrency: int, grace: timedelta, relay: Callable[[], int],
+                 reconcile: Callable[[], int] = lambda: 0, reconcile_interval: timedelta = timedelta(seconds=15),
                  periodic_chores: tuple[Callable[[], Any], ...] = ()) -> None:
         self._relay = relay
+        self._reconcile = reconcile
+        self._reconcile_interval = reconcile_interval.total_seconds()
         self._periodic_chores = periodic_chores
         blocking = huey.leased.blocking
         super().__init__(
@@ -95,5 +107,7 @@ class PlaneConsumer(Consumer):  # type: ignore[misc]
     def _create_scheduler(self) -> Housekeeper:
         housekeeper = Housekeeper(self.huey, self.stop_flag, self.scheduler_interval, False)
         housekeeper.relay = self._relay
+        housekeeper.reconcile = self._reconcile
+        housekeeper.reconcile_interval = self._reconcile_interval
         housekeeper.periodic_chores = self._periodic_chores
         return housekeeper

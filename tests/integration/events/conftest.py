@@ -17,7 +17,7 @@ from app.config import Settings, load_settings
 from app.plane.events.consumer import EventConsumers
 from app.plane.events.registry import ConsumerSpec
 from app.plane.events.topology import Topology
-from tests.conftest import FAST_AUTH
+from tests.conftest import TEST_ENV
 from tests.e2e.processes import FLOWPLANE, poll
 from tests.servers import RABBITMQ_URL, RUN_ID, require
 
@@ -85,7 +85,7 @@ def events_world(tmp_path: Path) -> Iterator[EventWorld]:
     require("rabbitmq")
     prefix = f"t{RUN_ID}{uuid.uuid4().hex[:6]}-"
     env = {
-        **FAST_AUTH,
+        **TEST_ENV,
         "FLOWPLANE_DATABASE__URL": f"sqlite:///{tmp_path}/flowplane.db",
         "FLOWPLANE_RABBITMQ__URL": RABBITMQ_URL,
         "FLOWPLANE_RABBITMQ__PREFIX": prefix,

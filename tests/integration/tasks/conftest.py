@@ -16,7 +16,7 @@ from redis import Redis
 
 from app.bootstrap import Container, build
 from app.config import load_settings
-from tests.conftest import FAST_AUTH
+from tests.conftest import TEST_ENV
 from tests.e2e.processes import FLOWPLANE, poll
 from tests.servers import REDIS_URL, RUN_ID, require
 
@@ -95,7 +95,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 def world(backend: str, tmp_path: Path) -> Iterator[PlaneWorld]:
     prefix = f"fp-test-{RUN_ID}-{uuid.uuid4().hex[:6]}:"
     env = {
-        **FAST_AUTH,
+        **TEST_ENV,
         "PYTHONPATH": str(ROOT),
         "FLOWPLANE_DATABASE__URL": f"sqlite:///{tmp_path}/flowplane.db",
         "FLOWPLANE_TASKS__MODULES": "tests.plane_tasks",

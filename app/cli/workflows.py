@@ -1,0 +1,147 @@
+"""``flowplane workflows``: validate, show and run workflow definitions; list, inspect and retry runs."""
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from app.cli.context import CliContext, echo_json, pass_context
+
+
+@click.group()
+def workflows() -> None:
+    """Workflow definitions and their runs."""
+
+
+def _known(ctx: CliContext) -> tuple[list[str], list[str]]:
+    from app.bootstrap import event_declarations, task_registry
+
+    return task_registry(ctx.settings).names(), event_declarations(ctx.settings)[0].names()
+
+
+@workflows.command("validate")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@pass_context
+def validate(ctx: CliContext, paths: tuple[Path, ...]) -> None:
+    """Check workflow files (default: every file in workflows.directory); exit 1 on any problem."""
+    from app.workflows.loader import validate_paths
+
+    tasks, events = _known(ctx)
+    found, problems = validate_paths(list(paths) or [Path(ctx.settings.workflows.directory)], tasks=tasks,
+                                     events=events)
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    for workflow in found:
+        click.echo(f"ok  {workflow.path}: {workflow.name} ({len(workflow.steps)} steps, {workflow.version[:12]})")
+    if problems:
+        click.echo(f"{len(problems)} problem(s)", err=True)
+        sys.exit(1)
+
+
+@workflows.command("list")
+@pass_context
+def list_workflows(ctx: CliContext) -> None:
+    """Every workflow now serving, with its version and file."""
+    from app.bootstrap import build
+
+    catalogue = build(ctx.settings).workflows
+    for workflow in catalogue.all():
+        click.echo(f"{workflow.name:<28} {workflow.version[:12]}  {len(workflow.steps):>2} steps  {workflow.path}")
+    for rejected in catalogue.rejected().values():
+        click.echo(f"rejected edit of {rejected.file}:", err=True)
+        for problem in rejected.problems:
+            click.echo(f"  {problem}", err=True)
+
+
+@workflows.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="The definition as JSON instead of a drawing.")
+@pass_context
+def show(ctx: CliContext, name: str, as_json: bool) -> None:
+    """Draw NAME's steps and what each waits for."""
+    from app.bootstrap import build
+    from app.workflows.catalogue import UnknownWorkflow
+    from app.workflows.draw import draw
+    from app.workflows.views import workflow_view
+
+    try:
+        workflow = build(ctx.settings).workflows.get(name)
+    except UnknownWorkflow as exc:
+        raise click.ClickException(str(exc.args[0])) from None
+    if as_json:
+        echo_json(workflow_view(workflow))
+    else:
+        click.echo(draw(workflow))
+
+
+@workflows.command("run")
+@click.argument("name")
+@click.option("--input", "raw_input", default="{}", help="The run's input as a JSON object.")
+@pass_context
+def run(ctx: CliContext, name: str, raw_input: str) -> None:
+    """Start a run of NAME; prints its id."""
+    from app.bootstrap import build
+    from app.workflows.catalogue import UnknownWorkflow
+    from app.workflows.inputs import InvalidInput
+
+    try:
+        data = json.loads(raw_input)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--input") from None
+    container = build(ctx.settings)
+    try:
+        with container.new_session() as db, db.begin():
+            started = container.runner.start(db, name, data)
+    except (UnknownWorkflow, InvalidInput) as exc:
+        raise click.ClickException(str(exc.args[0] if isinstance(exc, UnknownWorkflow) else exc)) from None
+    finally:
+        container.close()
+    click.echo(started.run_id)
+
+
+@workflows.command("runs")
+@click.option("--workflow", default=None, help="Only runs of this workflow.")
+@click.option("--status", type=click.Choice(["running", "succeeded", "failed"]), default=None)
+@click.option("--limit", type=click.IntRange(1, 500), default=20)
+@pass_context
+def runs(ctx: CliContext, workflow: str | None, status: str | None, limit: int) -> None:
+    """The latest runs, newest first."""
+    from app.bootstrap import build
+    from app.workflows.views import list_runs
+
+    items, _ = list_runs(build(ctx.settings).engine, workflow=workflow, status=status, limit=limit)
+    for item in items:
+        click.echo(f"{item['id']}  {item['workflow']:<24} {item['status']:<10} {item['created_at']}")
+
+
+@workflows.command("inspect")
+@click.argument("run_id")
+@pass_context
+def inspect(ctx: CliContext, run_id: str) -> None:
+    """A run: its steps' status, attempts, timestamps, errors and outputs."""
+    from app.bootstrap import build
+    from app.workflows.views import run_detail
+
+    detail = run_detail(build(ctx.settings).engine, run_id)
+    if detail is None:
+        raise click.ClickException(f"no run {run_id}")
+    echo_json(detail)
+
+
+@workflows.command("retry")
+@click.argument("run_id")
+@pass_context
+def retry(ctx: CliContext, run_id: str) -> None:
+    """Dispatch RUN_ID's dead and cancelled steps again and resume it."""
+    from app.bootstrap import build
+    from app.workflows.runner import RunNotFound
+
+    container = build(ctx.settings)
+    try:
+        steps = container.runner.retry(run_id)
+    except RunNotFound:
+        raise click.ClickException(f"no run {run_id}") from None
+    finally:
+        container.close()
+    click.echo(f"retried: {', '.join(steps) or 'nothing was dead'}")

@@ -1,0 +1,1 @@
+"""Declarative workflows: files in workflows/, validated, hot-reloaded, run durably on the plane."""

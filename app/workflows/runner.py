@@ -1,0 +1,290 @@
+"""Durable runs: the engine decides, the runner writes. Every outcome is one transaction that records it,
+marks what became ready and writes those steps' outbox rows through the plane. The first statement
+of each such transaction touches the run row, which serialises outcomes of one run: a row lock on
+PostgreSQL, the write lock on SQLite. Two parallel steps finishing together so fire their join once."""
+
+import json
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col, select
+
+from app.db.models import OutboxMessage, StepRun, WorkflowRun, WorkflowVersion
+from app.domain.events import InvalidEvent
+from app.plane.envelope import Envelope
+from app.plane.plane import Plane
+from app.plane.tasks.policy import RetryPolicy
+from app.workflows.catalogue import WorkflowCatalogue
+from app.workflows.engine import FINISHED, IN_FLIGHT, RunStatus, StepState, StepStatus, context, decide
+from app.workflows.inputs import check_inputs
+from app.workflows.spec import Step, Workflow
+
+log = logging.getLogger(__name__)
+TaskLookup = Callable[[str], bool]  # is a task with this id queued, scheduled or running somewhere?
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class RunNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class Started:
+    run_id: str
+    workflow: str
+    version: str
+
+
+class WorkflowRunner:
+    def __init__(self, engine: Engine, plane: Plane, catalogue: WorkflowCatalogue, *,
+                 task_present: TaskLookup = lambda task_id: True, lease: timedelta = timedelta(minutes=2)) -> None:
+        self.engine = engine
+        self.plane = plane
+        self.catalogue = catalogue
+        self._task_present = task_present
+        self.lease = lease
+
+    # -- starting ------------------------------------------------------------------------------
+    def start(self, db: Session, name: str, raw_input: Any, *, correlation_id: str | None = None) -> Started:
+        """Start ``name`` inside ``db``'s transaction: run, steps and the first outbox rows commit with the
+        caller's own writes, or not at all. Raises UnknownWorkflow or InvalidInput before writing."""
+        workflow = self.catalogue.get(name)
+        inputs = check_inputs(workflow, raw_input)
+        now = _now()
+        _keep_version(db, workflow, now)
+        run = WorkflowRun(id=uuid.uuid4().hex, workflow=workflow.name, version=workflow.version,
+                          status=RunStatus.RUNNING.value, input=json.dumps(inputs), correlation_id=correlation_id,
+                          created_at=now, updated_at=now)
+        run.correlation_id = correlation_id or run.id
+        db.add(run)
+        rows = {step.id: StepRun(run_id=run.id, step_id=step.id, kind=step.kind, target=step.target,
+                                 status=StepStatus.WAITING.value, updated_at=now) for step in workflow.steps}
+        db.add_all(rows.values())
+        db.flush()
+        self._advance(db, run, workflow, rows)
+        return Started(run.id, workflow.name, workflow.version)
+
+    # -- outcomes the worker reports -------------------------------------------------------------
+    def step_started(self, envelope: Envelope) -> None:
+        with Session(self.engine) as db, db.begin():
+            now = _now()
+            db.execute(update(StepRun).where(col(StepRun.run_id) == envelope.run_id,
+                                             col(StepRun.step_id) == envelope.step_id,
+                                             col(StepRun.status).in_(_live(IN_FLIGHT)))
+                       .values(status=StepStatus.RUNNING.value, attempts=envelope.attempt, updated_at=now))
+            db.execute(update(StepRun).where(col(StepRun.run_id) == envelope.run_id,
+                                             col(StepRun.step_id) == envelope.step_id,
+                                             col(StepRun.started_at).is_(None)).values(started_at=now))
+
+    def step_retrying(self, envelope: Envelope, error: str) -> None:
+        with Session(self.engine) as db, db.begin():
+            db.execute(update(StepRun).where(col(StepRun.run_id) == envelope.run_id,
+                                             col(StepRun.step_id) == envelope.step_id,
+                                             col(StepRun.status).in_(_live(IN_FLIGHT)))
+                       .values(status=StepStatus.RETRYING.value, error=error[:2000], updated_at=_now()))
+
+    def step_succeeded(self, envelope: Envelope, output: Mapping[str, Any] | None) -> None:
+        self._finish(envelope, StepStatus.SUCCEEDED, output=output)
+
+    def step_dead(self, envelope: Envelope, error: str) -> None:
+        self._finish(envelope, StepStatus.DEAD, error=error)
+
+    def _finish(self, envelope: Envelope, status: StepStatus, *, output: Mapping[str, Any] | None = None,
+                error: str | None = None) -> None:
+        assert envelope.run_id and envelope.step_id
+        with Session(self.engine, expire_on_commit=False) as db, db.begin():
+            run, workflow, rows = self._lock(db, envelope.run_id)
+            row = rows.get(envelope.step_id)
+            if row is not None and row.status == StepStatus.DEAD.value and status is StepStatus.SUCCEEDED:
+                _reopen(run, rows)  # an operator retried the step's dead letter and it went through
+                row.status = StepStatus.RUNNING.value
+            if row is None or StepStatus(row.status) in FINISHED:
+                log.info("step %s of run %s already finished; %s ignored", envelope.step_id, envelope.run_id,
+                         status.value)
+                return
+            now = _now()
+            row.status, row.finished_at, row.updated_at = status.value, now, now
+            row.attempts = max(row.attempts, envelope.attempt)
+            row.output = json.dumps(dict(output)) if output is not None else row.output
+            row.error = error[:10_000] if error else (None if status is StepStatus.SUCCEEDED else row.error)
+            self._advance(db, run, workflow, rows)
+
+    # -- operators -----------------------------------------------------------------------------
+    def retry(self, run_id: str) -> list[str]:
+        """Send dead and cancelled steps again and resume the run; the ids of the steps sent."""
+        with Session(self.engine, expire_on_commit=False) as db, db.begin():
+            run, workflow, rows = self._lock(db, run_id)
+            again = [row for row in rows.values() if row.status in (StepStatus.DEAD.value, StepStatus.CANCELLED.value)]
+            now = _now()
+            for row in again:
+                row.status, row.error, row.finished_at, row.updated_at = StepStatus.WAITING.value, None, None, now
+            if again:
+                _reopen(run, rows)
+                self._advance(db, run, workflow, rows, resend=True)
+            return [row.step_id for row in again]
+
+    def reconcile(self, *, now: datetime | None = None, limit: int = 200) -> int:
+        """Dispatch again steps in flight for longer than the lease whose task no queue holds any more
+        (a worker's Redis flushed, a task lost in transit); returns how many were sent again."""
+        cutoff = (now or _now()) - self.lease
+        with Session(self.engine) as db:
+            stale = db.exec(select(StepRun.run_id, StepRun.step_id, StepRun.task_id)
+                            .where(col(StepRun.status).in_(_live(IN_FLIGHT)), col(StepRun.updated_at) < cutoff)
+                            .limit(limit)).all()
+        resent = 0
+        for run_id, step_id, task_id in stale:
+            if task_id and (self._in_outbox(task_id) or self._task_present(task_id)):
+                with Session(self.engine) as db, db.begin():  # alive: look again after another lease
+                    db.execute(update(StepRun).where(col(StepRun.run_id) == run_id, col(StepRun.step_id) == step_id)
+                               .values(updated_at=_now()))
+                continue
+            with Session(self.engine, expire_on_commit=False) as db, db.begin():
+                run, workflow, rows = self._lock(db, run_id)
+                row = rows[step_id]
+                if StepStatus(row.status) not in IN_FLIGHT or row.updated_at >= cutoff:
+                    continue  # it moved while we looked
+                log.warning("step %s of run %s: task %s is in no queue; dispatching it again", step_id, run_id,
+                            task_id)
+                self._dispatch(db, run, workflow, workflow.step(step_id), rows, resend=True)
+                resent += 1
+        return resent
+
+    def _in_outbox(self, task_id: str) -> bool:
+        with Session(self.engine) as db:
+            query = select(OutboxMessage.id).where(col(OutboxMessage.envelope).contains(f'"id":"{task_id}"'))
+            return db.exec(query.limit(1)).first() is not None
+
+    # -- the machinery -------------------------------------------------------------------------
+    def _lock(self, db: Session, run_id: str) -> tuple[WorkflowRun, Workflow, dict[str, StepRun]]:
+        touched = db.execute(update(WorkflowRun).where(col(WorkflowRun.id) == run_id).values(updated_at=_now()))
+        if not touched.rowcount:  # type: ignore[attr-defined]
+            raise RunNotFound(run_id)
+        run = db.exec(select(WorkflowRun).where(WorkflowRun.id == run_id)).one()
+        rows = {row.step_id: row for row in db.exec(select(StepRun).where(StepRun.run_id == run_id)).all()}
+        return run, self.definition(db, run.version), rows
+
+    def definition(self, db: Session, version: str) -> Workflow:
+        def stored() -> tuple[str, str]:
+            row = db.get(WorkflowVersion, version)
+            if row is None:
+                raise LookupError(f"workflow version {version} is not stored")
+            return row.source, row.path
+
+        return self.catalogue.version(version, stored)
+
+    def _advance(self, db: Session, run: WorkflowRun, workflow: Workflow, rows: dict[str, StepRun],
+                 *, resend: bool = False) -> None:
+        inputs = json.loads(run.input)
+        while True:
+            decision = decide(workflow, inputs, _states(rows))
+            now = _now()
+            for step_id in decision.skip:
+                _set(rows[step_id], StepStatus.SKIPPED, now)
+            for step_id, why in decision.broken.items():
+                _set(rows[step_id], StepStatus.DEAD, now, error=why)
+            for step_id in decision.cancel:
+                _set(rows[step_id], StepStatus.CANCELLED, now)
+            for step_id in decision.dispatch:
+                self._dispatch(db, run, workflow, workflow.step(step_id), rows, resend=resend)
+            if not decision.changes:
+                if decision.run_status is not RunStatus.RUNNING and run.status != decision.run_status.value:
+                    run.status, run.finished_at, run.updated_at = decision.run_status.value, now, now
+                    failed = [row for row in rows.values() if row.status == StepStatus.DEAD.value]
+                    run.error = "; ".join(f"{row.step_id}: {row.error}" for row in failed)[:10_000] or None
+                    log.info("run %s of %s %s", run.id, run.workflow, run.status)
+                db.add(run)
+                return
+
+    def _dispatch(self, db: Session, run: WorkflowRun, workflow: Workflow, step: Step, rows: dict[str, StepRun],
+                  *, resend: bool = False) -> None:
+        row = rows[step.id]
+        values = context(json.loads(run.input), _states(rows))
+        payload = step.payload.render(values) if step.payload is not None else {}
+        now = _now()
+        row.attempts = 0 if not resend else row.attempts
+        try:
+            if step.kind == "event":
+                headers = step.headers.render(values) if step.headers is not None else {}
+                message_id = self.plane.publish(step.target, payload, session=db, headers=headers,
+                                                priority=step.event_priority, correlation_id=run.correlation_id,
+                                                run_id=run.id, step_id=step.id)
+                if message_id is None:
+                    _set(row, StepStatus.SKIPPED, now, output={"skipped": "events are disabled"})
+                else:  # the outbox row commits with this transaction: from here on delivery is the plane's job
+                    row.task_id = message_id
+                    _set(row, StepStatus.SUCCEEDED, now, output={"message_id": message_id})
+                return
+            enqueued = self.plane.enqueue(step.target, payload, session=db, run_id=run.id, step_id=step.id,
+                                          correlation_id=run.correlation_id, **self._task_options(step, values,
+                                                                                                   resend))
+        except (InvalidEvent, ValueError, KeyError, TypeError) as exc:
+            _set(row, StepStatus.DEAD, now, error=f"could not dispatch: {type(exc).__name__}: {exc}")
+            return
+        row.task_id = enqueued.id
+        if not enqueued.created:  # its unique key matched a task another run already enqueued
+            _set(row, StepStatus.SKIPPED, now, output={"duplicate_of": enqueued.id})
+            return
+        row.status, row.ready_at, row.updated_at, row.finished_at = StepStatus.READY.value, now, now, None
+
+    @staticmethod
+    def _task_options(step: Step, values: Mapping[str, Any], resend: bool) -> dict[str, Any]:
+        options: dict[str, Any] = {}
+        if step.priority is not None:
+            options["priority"] = step.priority
+        if step.delay is not None and not resend:
+            options["delay"] = step.delay
+        if step.timeout is not None:
+            options["timeout"] = step.timeout
+        if step.retry is not None:
+            options["retry"] = RetryPolicy(attempts=step.retry.attempts, backoff=step.retry.backoff,
+                                           first=step.retry.first, max=step.retry.max, jitter=step.retry.jitter)
+        if step.unique is not None and not resend:  # a resend is the same step: it must not collide with itself
+            options["unique_key"] = str(step.unique.key.render(values))
+            options["unique_ttl"] = step.unique.ttl
+        return options
+
+
+def _reopen(run: WorkflowRun, rows: Mapping[str, StepRun]) -> None:
+    """Resume a run that had failed: what it cancelled may start again."""
+    for row in rows.values():
+        if row.status == StepStatus.CANCELLED.value:
+            row.status, row.finished_at = StepStatus.WAITING.value, None
+    run.status, run.error, run.finished_at = RunStatus.RUNNING.value, None, None
+
+
+def _keep_version(db: Session, workflow: Workflow, now: datetime) -> None:
+    """Store the definition's text under its hash, once: runs started on it finish on it."""
+    table = WorkflowVersion.__table__  # type: ignore[attr-defined]
+    insert = postgresql_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+    db.execute(insert(table).values(version=workflow.version, name=workflow.name, path=workflow.path,
+                                    source=workflow.source, created_at=now)
+               .on_conflict_do_nothing(index_elements=["version"]))
+
+
+def _live(statuses: Iterable[StepStatus]) -> list[str]:
+    return [status.value for status in statuses]
+
+
+def _states(rows: Mapping[str, StepRun]) -> dict[str, StepState]:
+    return {step_id: StepState(StepStatus(row.status), json.loads(row.output) if row.output else None)
+            for step_id, row in rows.items()}
+
+
+def _set(row: StepRun, status: StepStatus, now: datetime, *, output: Mapping[str, Any] | None = None,
+         error: str | None = None) -> None:
+    row.status, row.updated_at = status.value, now
+    row.finished_at = now if status in FINISHED else None
+    if output is not None:
+        row.output = json.dumps(dict(output))
+    if error is not None:
+        row.error = error

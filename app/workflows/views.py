@@ -1,0 +1,107 @@
+"""What operators read about workflows and runs, as plain JSON-ready dicts for the API and the CLI."""
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, and_, or_
+from sqlmodel import Session, col, select
+
+from app.db.models import StepRun, WorkflowRun
+from app.durations import format_duration
+from app.workflows.catalogue import Rejected
+from app.workflows.spec import Step, Workflow
+
+
+class BadCursor(ValueError):
+    pass
+
+
+def _step(step: Step) -> dict[str, Any]:
+    view: dict[str, Any] = {"id": step.id, "kind": step.kind, "target": step.target, "after": list(step.after),
+                            "when": step.when.source if step.when is not None else None,
+                            "on_failure": step.on_failure}
+    if step.kind == "task":
+        view.update(priority=step.priority, delay=format_duration(step.delay) if step.delay else None,
+                    timeout=format_duration(step.timeout) if step.timeout else None,
+                    retry=None if step.retry is None else {
+                        "attempts": step.retry.attempts, "backoff": step.retry.backoff,
+                        "first": format_duration(step.retry.first), "max": format_duration(step.retry.max),
+                        "jitter": step.retry.jitter})
+    return view
+
+
+def workflow_view(workflow: Workflow, rejected: Rejected | None = None) -> dict[str, Any]:
+    return {"name": workflow.name, "description": workflow.description, "version": workflow.version,
+            "file": workflow.path,
+            "input": {field.name: {"type": field.type.value, "required": field.required} for field in workflow.inputs},
+            "steps": [_step(step) for step in workflow.steps],
+            "rejected_edit": None if rejected is None else [str(problem) for problem in rejected.problems]}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def run_summary(run: WorkflowRun) -> dict[str, Any]:
+    return {"id": run.id, "workflow": run.workflow, "version": run.version, "status": run.status,
+            "correlation_id": run.correlation_id, "error": run.error, "created_at": _iso(run.created_at),
+            "finished_at": _iso(run.finished_at)}
+
+
+def step_view(row: StepRun) -> dict[str, Any]:
+    return {"id": row.step_id, "kind": row.kind, "target": row.target, "status": row.status,
+            "attempts": row.attempts, "task_id": row.task_id,
+            "output": json.loads(row.output) if row.output else None, "last_error": row.error,
+            "ready_at": _iso(row.ready_at), "started_at": _iso(row.started_at),
+            "finished_at": _iso(row.finished_at), "updated_at": _iso(row.updated_at)}
+
+
+def run_detail(engine: Engine, run_id: str) -> dict[str, Any] | None:
+    with Session(engine) as db:
+        run = db.get(WorkflowRun, run_id)
+        if run is None:
+            return None
+        rows = db.exec(select(StepRun).where(StepRun.run_id == run_id)).all()
+        order = {step_id: index for index, step_id in enumerate(_step_order(rows))}
+        steps = sorted(rows, key=lambda row: order[row.step_id])
+        return {**run_summary(run), "input": json.loads(run.input), "steps": [step_view(row) for row in steps]}
+
+
+def _step_order(rows: Any) -> list[str]:
+    """Steps in the order they became ready, those not yet ready last."""
+    return [row.step_id for row in sorted(rows, key=lambda row: (row.ready_at is None and row.finished_at is None,
+                                                                   row.ready_at or row.finished_at or row.updated_at))]
+
+
+def encode_cursor(run: WorkflowRun) -> str:
+    return base64.urlsafe_b64encode(json.dumps([run.created_at.isoformat(), run.id]).encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        created, run_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return datetime.fromisoformat(created), str(run_id)
+    except (ValueError, TypeError, binascii.Error):
+        raise BadCursor("cursor is not one this API returned") from None
+
+
+def list_runs(engine: Engine, *, workflow: str | None = None, status: str | None = None, limit: int = 50,
+              cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    """Newest first; pass the returned cursor to get the next page (None: no more)."""
+    query = select(WorkflowRun)
+    if workflow:
+        query = query.where(WorkflowRun.workflow == workflow)
+    if status:
+        query = query.where(WorkflowRun.status == status)
+    if cursor:
+        created, run_id = _decode_cursor(cursor)
+        query = query.where(or_(col(WorkflowRun.created_at) < created,
+                                and_(col(WorkflowRun.created_at) == created, col(WorkflowRun.id) < run_id)))
+    query = query.order_by(col(WorkflowRun.created_at).desc(), col(WorkflowRun.id).desc()).limit(limit + 1)
+    with Session(engine) as db:
+        runs = list(db.exec(query).all())
+    following = encode_cursor(runs[limit - 1]) if len(runs) > limit else None
+    return [run_summary(run) for run in runs[:limit]], following
