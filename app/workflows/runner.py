@@ -67,6 +67,7 @@ class WorkflowRunner:
                           created_at=now, updated_at=now)
         run.correlation_id = correlation_id or run.id
         db.add(run)
+        db.flush()  # the run row before its steps' (foreign keys)
         rows = {step.id: StepRun(run_id=run.id, step_id=step.id, kind=step.kind, target=step.target,
                                  status=StepStatus.WAITING.value, updated_at=now) for step in workflow.steps}
         db.add_all(rows.values())

@@ -1,5 +1,6 @@
 """Registration, login, logout and /me through the real app, on SQLite and PostgreSQL."""
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,7 +11,7 @@ from sqlmodel import select
 
 from app.auth import tokens
 from app.bootstrap import Container
-from app.db.models import AuthSession, User
+from app.db.models import AuthSession, StepRun, User, WorkflowRun
 from tests.integration.accounts import PASSWORD, bearer, new_user, register
 
 Client = TestClient[Any]
@@ -24,7 +25,7 @@ def test_registration_returns_a_login_and_commits_user_and_session(client: Clien
     # Then it gets the reference design's login response, with the email stored normalised
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == {"user", "access_token", "token_type", "expires_at"}
+    assert set(body) == {"user", "access_token", "token_type", "expires_at", "workflow_run_id"}
     assert set(body["user"]) == {"id", "email", "name", "created_at"}
     assert body["user"]["email"] == "ada.lovelace@example.com"
     assert body["user"]["name"] == "Ada Lovelace"
@@ -39,6 +40,12 @@ def test_registration_returns_a_login_and_commits_user_and_session(client: Clien
         assert user.password_hash.startswith("$argon2id$")
         session = db.exec(select(AuthSession).where(AuthSession.user_id == user.id)).one()
         assert session.token_digest == tokens.digest(body["access_token"])
+        # And the registration workflow's run, its steps and their outbox rows committed with them
+        run = db.get(WorkflowRun, body["workflow_run_id"])
+        assert run is not None and run.workflow == "user_registration"
+        assert json.loads(run.input) == {"user_id": str(user.id), "email": user.email, "name": user.name}
+        steps = {row.step_id: row.status for row in db.exec(select(StepRun).where(StepRun.run_id == run.id))}
+        assert steps == {"announce": "succeeded", "welcome_email": "ready", "record_onboarding": "waiting"}
 
 
 def test_the_registration_token_works_for_me(client: Client) -> None:
