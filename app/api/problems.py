@@ -9,6 +9,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
 from app.domain.errors import EmailTaken, InvalidCredentials, InvalidFields
+from app.workflows.catalogue import UnknownWorkflow
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)
@@ -56,6 +57,13 @@ def _invalid_credentials(_: Request[Any, Any, Any], exc: InvalidCredentials) -> 
     return problem(401, str(exc), headers={"WWW-Authenticate": 'Bearer realm="flowplane"'})
 
 
+def _workflow_missing(_: Request[Any, Any, Any], exc: UnknownWorkflow) -> Response[dict[str, Any]]:
+    # Reached when a use case (registration) needs a workflow the deployment does not serve: nothing was written.
+    log.error("workflow %r is not loaded (workflows.directory); the request was refused", exc.name)
+    return problem(503, f"the {exc.name} workflow is not available; nothing was saved, try again later",
+                   headers={"Retry-After": "30"})
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.error("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
     return problem(500, "an unexpected error occurred; it has been logged")
@@ -67,6 +75,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     InvalidFields: _invalid_fields,
     EmailTaken: _email_taken,
     InvalidCredentials: _invalid_credentials,
+    UnknownWorkflow: _workflow_missing,
     Exception: _unexpected,
 }
 __all__ = ["EXCEPTION_HANDLERS", "MediaType", "problem"]

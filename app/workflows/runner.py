@@ -122,17 +122,17 @@ class WorkflowRunner:
 
     # -- operators -----------------------------------------------------------------------------
     def retry(self, run_id: str) -> list[str]:
-        """Send dead and cancelled steps again and resume the run; the ids of the steps sent."""
+        """Send dead steps again and resume the run (what it cancelled may start again); the dead steps' ids."""
         with Session(self.engine, expire_on_commit=False) as db, db.begin():
             run, workflow, rows = self._lock(db, run_id)
-            again = [row for row in rows.values() if row.status in (StepStatus.DEAD.value, StepStatus.CANCELLED.value)]
+            dead = [row for row in rows.values() if row.status == StepStatus.DEAD.value]
             now = _now()
-            for row in again:
+            for row in dead:
                 row.status, row.error, row.finished_at, row.updated_at = StepStatus.WAITING.value, None, None, now
-            if again:
+            if dead:
                 _reopen(run, rows)
                 self._advance(db, run, workflow, rows, resend=True)
-            return [row.step_id for row in again]
+            return [row.step_id for row in dead]
 
     def reconcile(self, *, now: datetime | None = None, limit: int = 200) -> int:
         """Dispatch again steps in flight for longer than the lease whose task no queue holds any more
