@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from app.api.app import create_app
 from app.bootstrap import Container
-from app.db.models import AuditEntry, ConsumedMessage, EventCount, OutboxMessage
+from app.db.models import AuditEntry, ConsumedMessage, EventCount, OutboxMessage, StepRun
 from app.handlers.audit import append_audit_batch
 from app.handlers.catalogue import CONSUMERS
 from app.handlers.crm import FakeCrm
@@ -183,18 +183,27 @@ def test_registration_succeeds_with_rabbitmq_down_and_the_event_arrives_later(ev
     assert response.status_code == 201
     with Session(api.engine) as db:
         assert db.execute(select(OutboxMessage.kind)).scalars().all() == ["event"]
+        announce = db.get(StepRun, (response.json()["workflow_run_id"], "announce"))
+        assert announce is not None and announce.status == "succeeded"  # durable in the outbox from the commit
     # When the broker is reachable again, the worker's relay sends it and the consumers apply it
     back = events_world.container()
     events_world.run_consumers(back, CONSUMERS)
     assert back.plane.relay(older_than=timedelta(0)) == 1
     poll(lambda: _counts(back) == {"analytics": 1, "audit": 1, "consumed": 3} or None, timeout=30,
          what="the late event in every consumer")
+    assert back.plane.relay(older_than=timedelta(0)) == 0  # sent once: nothing left to send again
+    with Session(back.engine) as db:
+        assert db.execute(select(AuditEntry.message_id)).scalars().all() == [announce.task_id]
 
 
 def test_with_events_off_registration_publishes_nothing_and_fails_nothing(events_world: EventWorld) -> None:
     container = events_world.container(FLOWPLANE_EVENTS__ENABLED="false")
     assert container.plane.publish("user.created", {"user_id": "1", "email": "a@example.com", "name": "A"}) is None
     with TestClient(create_app(container)) as client:
-        assert client.post("/api/users", json=new_user()).status_code == 201
+        response = client.post("/api/users", json=new_user())
+    assert response.status_code == 201
     with Session(container.engine) as db:
         assert db.execute(select(OutboxMessage.kind)).scalars().all() == []
+        announce = db.get(StepRun, (response.json()["workflow_run_id"], "announce"))
+        assert announce is not None and announce.status == "skipped"
+        assert json.loads(announce.output or "{}") == {"skipped": "events are disabled"}
