@@ -1,14 +1,26 @@
 """Celery with a Redis broker, default settings but no result backend."""
 
 import os
+import time
 
 from celery import Celery
+from redis import Redis
 
 app = Celery("bench", broker=os.environ.get("BENCH_REDIS_URL"))
 app.conf.update(task_default_queue=os.environ.get("BENCH_CELERY_QUEUE", "bench"), worker_hijack_root_logger=False,
                 broker_connection_retry_on_startup=True)
+_redis: Redis | None = None
 
 
 @app.task(name="bench.noop")
 def noop() -> None:
     pass
+
+
+@app.task(name="bench.chain_end")
+def chain_end(key: str, sent: float) -> None:
+    """The workflow benchmark's last link: one entry per finished chain, its start -> finish in seconds."""
+    global _redis
+    if _redis is None:  # one client per worker process, made after the fork
+        _redis = Redis.from_url(os.environ["BENCH_REDIS_URL"])
+    _redis.rpush(key, time.time() - sent)

@@ -1,11 +1,16 @@
-"""`flowplane demo`: walk a registration through the running system and show each effect arrive."""
+"""`flowplane demo`: walk a registration through the system (starting it if it is not running) and print
+the registration workflow's timeline: each step, where it ran, how long it waited and took."""
 
 import json
+import signal
+import subprocess
 import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +34,14 @@ def _call(url: str, method: str = "GET", body: dict[str, Any] | None = None, tok
         return result
 
 
+def _answers(base: str) -> bool:
+    try:
+        _call(f"{base}/health")
+    except (urllib.error.URLError, OSError):
+        return False
+    return True
+
+
 def _wait(what: str, check: Callable[[], Any], seconds: float, hint: str) -> Any:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -41,38 +54,101 @@ def _wait(what: str, check: Callable[[], Any], seconds: float, hint: str) -> Any
     return None
 
 
+@contextmanager
+def _running(base: str, start: bool) -> Iterator[None]:
+    """The system at ``base``: the one already running, or `flowplane up` started here and stopped after."""
+    if _answers(base):
+        yield
+        return
+    if not start:
+        raise click.ClickException(f"the API at {base} does not answer; start it with `just up`")
+    from app.supervisor import flowplane_command
+
+    log = Path("var") / "demo-up.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    click.echo(f"nothing answers at {base}: starting `flowplane up` (its log: {log})")
+    with log.open("ab") as sink:
+        process = subprocess.Popen(flowplane_command("up"), stdout=sink, stderr=subprocess.STDOUT)  # noqa: S603
+    try:
+        deadline = time.monotonic() + 60
+        while not _answers(base):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise click.ClickException(f"`flowplane up` did not come up; see {log}")
+            time.sleep(0.2)
+        yield
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        click.echo("stopped what the demo started")
+
+
+def _ms(start: str | None, end: str | None) -> str:
+    if not start or not end:
+        return "-"
+    return f"{(datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds() * 1000:.0f} ms"
+
+
+def timeline(run: dict[str, Any]) -> list[str]:
+    lines = [f"run {run['id']}: {run['workflow']} {run['status']} in {_ms(run['created_at'], run['finished_at'])}",
+             f"  {'step':<20}{'what':<32}{'where':<28}{'waited':>10}{'took':>10}  status"]
+    for step in run["steps"]:
+        where = step["worker"] or ("the outbox -> event plane" if step["kind"] == "event" else "-")
+        waited = _ms(run["created_at"], step["started_at"] or step["ready_at"])
+        took = _ms(step["started_at"], step["finished_at"])
+        lines.append(f"  {step['id']:<20}{step['kind'] + ' ' + step['target']:<32}{where:<28}{waited:>10}"
+                     f"{took:>10}  {step['status']} (attempts: {step['attempts']})")
+    return lines
+
+
 @click.command()
 @click.option("--url", default=None, help="The API (default: http://<api.host>:<api.port>).")
-@click.option("--wait", "seconds", type=float, default=20.0, show_default=True,
+@click.option("--wait", "seconds", type=float, default=30.0, show_default=True,
               help="How long to wait for each effect.")
+@click.option("--start/--no-start", default=True, show_default=True,
+              help="Start `flowplane up` for the demo when nothing answers at the URL.")
 @pass_context
-def demo(ctx: CliContext, url: str | None, seconds: float) -> None:
-    """Register a demo user against the running API (`just up`) and watch the mail and the events arrive."""
-    from app.db.engine import make_engine
-    from app.db.models import AuditEntry, ConsumedMessage, SentEmail
-
+def demo(ctx: CliContext, url: str | None, seconds: float, start: bool) -> None:
+    """Register a demo user through the HTTP API and show the registration workflow run to its end."""
     settings = ctx.settings
     base = url or f"http://{settings.api.host}:{settings.api.port}"
+    with _running(base, start):
+        ok = _walk(ctx, base, seconds)
+    if not ok:
+        raise SystemExit(1)
+    click.echo("the whole registration ran: API -> outbox -> task plane + event plane -> effects")
+
+
+def _walk(ctx: CliContext, base: str, seconds: float) -> bool:
+    from app.db.engine import make_engine
+    from app.db.models import AuditEntry, ConsumedMessage, SentEmail
+    from app.workflows.views import run_detail
+
+    settings = ctx.settings
     email = f"demo-{uuid.uuid4().hex[:8]}@example.com"
     click.echo(f"POST {base}/api/users  {email}")
     try:
-        login = _call(f"{base}/api/users", "POST",
-                      {"email": email, "name": "Demo User", "password": uuid.uuid4().hex})
-    except (urllib.error.URLError, OSError) as exc:
-        raise click.ClickException(f"the API at {base} does not answer ({exc}); start it with `just up`") from None
-    user = login["user"]
-    click.echo(f"  ok   user {user['id']} created, token expires {login['expires_at']}")
-    me = _call(f"{base}/api/users/me", token=login["access_token"])
-    click.echo(f"  ok   GET /api/users/me -> {me['email']} ({me['role']})")
+        login = _call(f"{base}/api/users", "POST", {"email": email, "name": "Demo User",
+                                                     "password": uuid.uuid4().hex})
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode(errors="replace")
+        raise click.ClickException(f"registration was refused: {exc.code} {detail}") from None
 
+    click.echo(f"  ok   user {login['user']['id']} created; workflow run {login['workflow_run_id']} started")
     engine = make_engine(settings.database)
+
+    def finished() -> str | None:
+        run = run_detail(engine, login["workflow_run_id"])
+        return run["status"] if run and run["status"] != "running" else None
 
     def mail() -> str | None:
         with Session(engine) as db:
             sent = db.execute(select(col(SentEmail.message_id)).where(col(SentEmail.recipient) == email)).scalar()
         if sent and settings.email.backend == "file":
-            return f"{sent} in {Path(settings.email.mail_dir)}/"
-        return str(sent) if sent else None
+            return f"{sent}, read it in {Path(settings.email.mail_dir).resolve()}/"
+        return f"{sent}, sent over SMTP to {settings.email.smtp_host}:{settings.email.smtp_port}" if sent else None
 
     def consumers() -> str | None:
         with Session(engine) as db:
@@ -83,11 +159,14 @@ def demo(ctx: CliContext, url: str | None, seconds: float) -> None:
                 col(ConsumedMessage.message_id) == entry.message_id)).scalars().all()
         return ", ".join(sorted(applied)) if len(applied) == 3 else None
 
-    missing = [
-        _wait("welcome mail sent", mail, seconds, "is `flowplane worker` running?") is None,
-        _wait("user.created applied by", consumers, seconds, "are `flowplane consumers` running?") is None,
-    ]
-    engine.dispose()
-    if any(missing):
-        raise SystemExit(1)
-    click.echo("the whole registration flow ran: API -> outbox -> task plane + event plane -> effects")
+    try:
+        status = _wait("registration run finished", finished, seconds, "is `flowplane worker` running?")
+        run = run_detail(engine, login["workflow_run_id"])
+        for line in timeline(run) if run else []:
+            click.echo(line)
+        found = [status == "succeeded",
+                 _wait("welcome mail", mail, seconds, "is `flowplane worker` running?") is not None,
+                 _wait("user.created applied by", consumers, seconds, "are `flowplane consumers` running?") is not None]
+    finally:
+        engine.dispose()
+    return all(found)

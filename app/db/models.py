@@ -163,6 +163,7 @@ class StepRun(SQLModel, table=True):
     status: str = Field(max_length=16, index=True)
     attempts: int = 0
     task_id: str | None = Field(default=None, max_length=64)  # the envelope that carries the step
+    worker: str | None = Field(default=None, max_length=128)  # host:pid of the worker that last ran it
     output: str | None = None  # JSON
     error: str | None = None
     ready_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

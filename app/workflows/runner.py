@@ -5,6 +5,8 @@ PostgreSQL, the write lock on SQLite. Two parallel steps finishing together so f
 
 import json
 import logging
+import os
+import socket
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -82,7 +84,8 @@ class WorkflowRunner:
             db.execute(update(StepRun).where(col(StepRun.run_id) == envelope.run_id,
                                              col(StepRun.step_id) == envelope.step_id,
                                              col(StepRun.status).in_(_live(IN_FLIGHT)))
-                       .values(status=StepStatus.RUNNING.value, attempts=envelope.attempt, updated_at=now))
+                       .values(status=StepStatus.RUNNING.value, attempts=envelope.attempt, updated_at=now,
+                               worker=f"{socket.gethostname()}:{os.getpid()}"))  # after the fork: its own pid
             db.execute(update(StepRun).where(col(StepRun.run_id) == envelope.run_id,
                                              col(StepRun.step_id) == envelope.step_id,
                                              col(StepRun.started_at).is_(None)).values(started_at=now))
@@ -222,7 +225,7 @@ class WorkflowRunner:
                 if message_id is None:
                     _set(row, StepStatus.SKIPPED, now, output={"skipped": "events are disabled"})
                 else:  # the outbox row commits with this transaction: from here on delivery is the plane's job
-                    row.task_id = message_id
+                    row.task_id, row.ready_at = message_id, now
                     _set(row, StepStatus.SUCCEEDED, now, output={"message_id": message_id})
                 return
             enqueued = self.plane.enqueue(step.target, payload, session=db, run_id=run.id, step_id=step.id,

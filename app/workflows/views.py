@@ -53,7 +53,7 @@ def run_summary(run: WorkflowRun) -> dict[str, Any]:
 
 def step_view(row: StepRun) -> dict[str, Any]:
     return {"id": row.step_id, "kind": row.kind, "target": row.target, "status": row.status,
-            "attempts": row.attempts, "task_id": row.task_id,
+            "attempts": row.attempts, "task_id": row.task_id, "worker": row.worker,
             "output": json.loads(row.output) if row.output else None, "last_error": row.error,
             "ready_at": _iso(row.ready_at), "started_at": _iso(row.started_at),
             "finished_at": _iso(row.finished_at), "updated_at": _iso(row.updated_at)}

@@ -62,6 +62,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("task_id", sa.String(length=64), nullable=True),
+        sa.Column("worker", sa.String(length=128), nullable=True),
         sa.Column("output", sa.String(), nullable=True),
         sa.Column("error", sa.String(), nullable=True),
         sa.Column("ready_at", app.db.types.UTCDateTime(), nullable=True),
