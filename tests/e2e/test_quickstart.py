@@ -41,6 +41,7 @@ def test_up_serves_the_api_on_the_embedded_default_and_stops_cleanly(tmp_path: P
                               env=environment(FLOWPLANE_API__PORT=str(port)), timeout=120)
         assert demo.returncode == 0, demo.stdout + demo.stderr
         assert "user.created applied by: analytics, audit, crm" in demo.stdout
+        assert "user_registration succeeded" in demo.stdout and "stopped what the demo started" not in demo.stdout
     finally:
         # And Ctrl-C stops the supervisor and its children gracefully
         process.send_signal(signal.SIGINT)
@@ -50,6 +51,27 @@ def test_up_serves_the_api_on_the_embedded_default_and_stops_cleanly(tmp_path: P
     assert "api stopped" in output and "worker stopped" in output and "consumers stopped" in output
     assert "stopped with status" not in output
     assert "a long enough password" not in output and registered.json()["access_token"] not in output
+
+
+def test_demo_starts_what_it_needs_shows_the_run_and_stops_it(tmp_path: Path) -> None:
+    port = closed_port()
+    demo = subprocess.run([FLOWPLANE, "demo"], cwd=tmp_path, capture_output=True, text=True, timeout=180,
+                          env=environment(FLOWPLANE_API__PORT=str(port)))
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    lines = demo.stdout.splitlines()
+    assert any(line.startswith("run ") and "user_registration succeeded in" in line for line in lines)
+    steps = {line.split()[0]: line for line in lines if line.startswith("  ") and "(attempts:" in line}
+    assert set(steps) == {"announce", "welcome_email", "record_onboarding"}
+    assert all("succeeded" in line for line in steps.values())
+    assert f"read it in {tmp_path.resolve()}/var/mail/" in demo.stdout
+    assert "stopped what the demo started" in demo.stdout
+    assert "Finished server process" in (tmp_path / "var" / "demo-up.log").read_text()
+    with httpx.Client() as client:  # nothing is left serving
+        try:
+            client.get(f"http://127.0.0.1:{port}/health", timeout=1)
+            raise AssertionError("the API the demo started is still serving")
+        except httpx.ConnectError:
+            pass
 
 
 def test_an_admin_made_on_the_command_line_can_log_in(tmp_path: Path) -> None:

@@ -1,0 +1,340 @@
+"""Workflow figures: registration-shaped runs (an event, then two chained no-op tasks) finished per second end
+to end on PostgreSQL + Redis + RabbitMQ, against the same two tasks as a Celery chain on the same Redis, and
+start -> finish latency of both at a steady 50 per second.
+
+The plane's runs start one per transaction (as a registration request would) from this process while
+`flowplane worker --concurrency 2` runs them; the rate counts from the first start to the last run
+`succeeded` in PostgreSQL. Celery's chains are sent from this process while its worker runs them; the
+rate counts from the first send to the last link having run. Every server is shared, every name is fresh
+(a PostgreSQL schema, Redis key prefixes, RabbitMQ prefix), and all of it is deleted at the end."""
+
+import cProfile
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from redis import Redis
+
+from bench import profiles
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+RABBITMQ_URL = os.environ.get("BENCH_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
+WORKERS = 2
+RATE, TARGET_P99_MS = 50, 100.0
+NAME = "bench_registration"
+# user_registration.toml's shape with no-op tasks: the event's outbox row commits with the start, so the
+# event step is done then; the run is done when `second` succeeds.
+DEFINITION = """
+name = "bench_registration"
+description = "The registration shape with no-op tasks: announce, then first, then second."
+
+[input]
+n = "int"
+
+[[steps]]
+id = "announce"
+event = "user.created"
+payload = { user_id = "6f1c2a4e-8d3b-4f5a-9c7e-2b1d0a9e8f70", email = "bench{{ input.n }}@example.com", \
+name = "Bench {{ input.n }}" }
+
+[[steps]]
+id = "first"
+task = "bench.wf_noop"
+
+[[steps]]
+id = "second"
+task = "bench.wf_noop"
+after = ["first"]
+"""
+
+
+def poll(check: Callable[[], bool], timeout: float, what: str, step: float = 0.02) -> float:
+    """perf_counter() at the first check that holds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return time.perf_counter()
+        time.sleep(step)
+    raise SystemExit(f"bench: timed out waiting for {what}")
+
+
+def paced(count: int, rate: float, send: Callable[[int], None]) -> float:
+    """send(0..count-1) at a steady rate; the worst lag behind that schedule, in ms."""
+    began, worst = time.perf_counter(), 0.0
+    for index in range(count):
+        target = began + index / rate
+        while (now := time.perf_counter()) < target:
+            time.sleep(min(0.001, target - now))
+        worst = max(worst, now - target)
+        send(index)
+    return worst * 1000
+
+
+def spawn(argv: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("FLOWPLANE_")}
+    with log.open("ab") as sink:
+        return subprocess.Popen(argv, cwd=cwd, env={**clean, **env, "PYTHONPATH": str(ROOT)}, stdout=sink,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # a straggling child of this worker only
+
+
+def percentiles(samples_ms: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples_ms)
+    return statistics.median(ordered), ordered[max(0, int(len(ordered) * 0.99) - 1)]
+
+
+class PlaneSide:
+    label = f"plane, worker {WORKERS} processes"
+
+    def __init__(self, workdir: Path, schema: str, prefix: str) -> None:
+        from app.bootstrap import build
+        from app.config import load_settings
+
+        (workdir / "workflows").mkdir()
+        (workdir / "workflows" / f"{NAME}.toml").write_text(DEFINITION)
+        self.workdir = workdir
+        self.env = {
+            "FLOWPLANE_DATABASE__URL": f"{POSTGRES_URL}?options=-csearch_path%3D{schema}",
+            "FLOWPLANE_REDIS__URL": REDIS_URL, "FLOWPLANE_REDIS__KEY_PREFIX": f"{prefix}:",
+            "FLOWPLANE_RABBITMQ__URL": RABBITMQ_URL, "FLOWPLANE_RABBITMQ__PREFIX": f"{prefix}.",
+            "FLOWPLANE_TASKS__MODULES": "bench.workflow_tasks", "FLOWPLANE_API__LOG_LEVEL": "warning",
+            "FLOWPLANE_WORKFLOWS__DIRECTORY": str(workdir / "workflows"),
+            "FLOWPLANE_TASKS__SQLITE_PATH": str(workdir / "tasks.db"),
+            "FLOWPLANE_RABBITMQ__EMBEDDED_PATH": str(workdir / "events.db"),
+            "FLOWPLANE_EVENTS__CRM_FAKE_PATH": str(workdir / "crm.db"),
+            "FLOWPLANE_EMAIL__MAIL_DIR": str(workdir / "mail")}
+        self.container = build(load_settings(environ=self.env), migrate_database=True)  # the empty schema
+        self.next_n = 0
+
+    def worker(self, **env: str) -> subprocess.Popen[bytes]:
+        process = spawn([str(BIN / "flowplane"), "worker", "--concurrency", str(WORKERS)],
+                        {**self.env, "FLOWPLANE_DATABASE__AUTO_MIGRATE": "false", **env}, self.workdir,
+                        self.workdir / "plane.log")
+        self.throughput(20)  # warm: processes forked, connections open, the definition loaded
+        return process
+
+    def start(self) -> str:
+        from sqlmodel import Session
+
+        self.next_n += 1
+        with Session(self.container.engine, expire_on_commit=False) as db, db.begin():
+            return self.container.runner.start(db, NAME, {"n": self.next_n}).run_id
+
+    def statuses(self) -> dict[str, int]:
+        from sqlalchemy import func, select
+
+        from app.db.models import WorkflowRun
+
+        with self.container.engine.connect() as connection:
+            rows = connection.execute(select(WorkflowRun.status, func.count()).group_by(WorkflowRun.status))
+            return {str(status): int(count) for status, count in rows}
+
+    def wait(self, timeout: float = 120) -> float:
+        """When no run is left running; exits if one failed."""
+        ended = poll(lambda: "running" not in self.statuses(), timeout, "the plane's runs to finish")
+        if failed := {k: v for k, v in self.statuses().items() if k != "succeeded"}:
+            raise SystemExit(f"bench: workflow runs did not succeed: {failed}; see {self.workdir}/plane.log")
+        return ended
+
+    def throughput(self, count: int, profile: cProfile.Profile | None = None) -> tuple[float, float]:
+        """(runs finished per second, runs started per second) for ``count`` runs started back to back."""
+        began = time.perf_counter()
+        if profile is not None:
+            profile.enable()
+        for _ in range(count):
+            self.start()
+        if profile is not None:
+            profile.disable()
+        started = time.perf_counter()
+        return count / (self.wait() - began), count / (started - began)
+
+    def latency(self, seconds: float) -> tuple[list[float], dict[str, list[float]], float]:
+        """start -> finish of each run at RATE per second (the plane's own created_at and finished_at), the
+        same split by the steps' timestamps, and the worst lag of the starts behind their schedule."""
+        ids: list[str] = []
+        lag = paced(int(RATE * seconds), RATE, lambda _: ids.append(self.start()))
+        self.wait()
+        return (*self._timings(ids), lag)
+
+    def _timings(self, ids: list[str]) -> tuple[list[float], dict[str, list[float]]]:
+        from sqlmodel import Session, col, select
+
+        from app.db.models import StepRun, WorkflowRun
+
+        with Session(self.container.engine) as db:
+            runs = {run.id: run for run in db.exec(select(WorkflowRun).where(col(WorkflowRun.id).in_(ids)))}
+            steps = {(row.run_id, row.step_id): row for row in db.exec(select(StepRun).where(
+                col(StepRun.run_id).in_(ids), col(StepRun.step_id).in_(["first", "second"])))}
+        totals, split = [], {name: [] for name in SEGMENTS}
+        for run_id, run in runs.items():
+            assert run.finished_at is not None
+            first, second = steps[(run_id, "first")], steps[(run_id, "second")]
+            marks = [run.created_at, first.started_at, first.finished_at, second.started_at, run.finished_at]
+            totals.append((run.finished_at - run.created_at).total_seconds() * 1000)
+            for name, (a, b) in zip(SEGMENTS, zip(marks, marks[1:], strict=False), strict=True):
+                assert a is not None and b is not None
+                split[name].append((b - a).total_seconds() * 1000)
+        return totals, split
+
+    def cleanup(self) -> None:
+        from kombu.connection import Connection
+
+        topology = self.container.topology
+        with Connection(RABBITMQ_URL) as connection:
+            channel = connection.channel()
+            for queues in topology.consumers.values():
+                for queue in (queues.main, queues.retry, queues.dead):
+                    channel.queue_delete(queue.name)
+            channel.exchange_delete(topology.exchange.name)
+            channel.exchange_delete(topology.dead_exchange.name)
+        self.container.close()
+
+
+SEGMENTS = ("start, until `first` starts (commit, event confirmed, task queued, taken)",
+            "`first` runs (step records, no-op, finish + dispatch `second`)",
+            "until `second` starts (commit, task queued, taken)",
+            "`second` runs (step records, no-op, finish the run)")
+
+
+class CelerySide:
+    def __init__(self, workdir: Path, prefix: str) -> None:
+        os.environ.setdefault("BENCH_REDIS_URL", REDIS_URL)
+        from bench import celery_app
+
+        self.module = celery_app
+        self.queue, self.workdir = f"{prefix}-celery", workdir
+        self.redis = Redis.from_url(REDIS_URL)
+
+    def worker(self, pool: str, concurrency: int) -> subprocess.Popen[bytes]:
+        process = spawn([str(BIN / "celery"), "-A", "bench.celery_app", "worker", "-P", pool, "-c", str(concurrency),
+                         "-Q", self.queue, "-n", f"{self.queue}@%h", "--without-gossip", "--without-mingle",
+                         "--without-heartbeat", "-l", "warning"],
+                        {"BENCH_REDIS_URL": REDIS_URL}, ROOT, self.workdir / "celery.log")
+        self.throughput(20)
+        return process
+
+    def send(self, key: str) -> None:
+        from celery import chain
+
+        link = self.module.noop.si().set(queue=self.queue)
+        end = self.module.chain_end.si(key, time.time()).set(queue=self.queue)
+        chain(link, end).apply_async()
+
+    def throughput(self, count: int) -> float:
+        key = f"{self.queue}-done-{uuid.uuid4().hex[:6]}"
+        began = time.perf_counter()
+        for _ in range(count):
+            self.send(key)
+        ended = poll(lambda: self.redis.llen(key) >= count, 120, "Celery's chains to finish", step=0.005)
+        self.redis.delete(key)
+        return count / (ended - began)
+
+    def latency(self, seconds: float) -> tuple[list[float], float]:
+        key = f"{self.queue}-latency"
+        count = int(RATE * seconds)
+        lag = paced(count, RATE, lambda _: self.send(key))
+        poll(lambda: self.redis.llen(key) >= count, 60, "Celery's latency chains")
+        samples = [float(value) * 1000 for value in self.redis.lrange(key, 0, -1)]
+        self.redis.delete(key)
+        return samples, lag
+
+    def cleanup(self) -> None:
+        self.redis.delete(*self.redis.scan_iter(f"*{self.queue}*"), self.queue)
+        for key in self.redis.scan_iter("_kombu.binding.*"):  # the worker's remote-control bindings
+            members = [m for m in self.redis.smembers(key) if self.queue.encode() in m]
+            if members:
+                self.redis.srem(key, *members)
+
+
+@contextmanager
+def sides(workdir: Path) -> Iterator[tuple[PlaneSide, CelerySide]]:
+    """Both sides on fresh names; whatever they created is deleted afterwards, whatever happened."""
+    tag = uuid.uuid4().hex[:8]
+    schema, prefix = f"bench_wf_{tag}", f"bench-wf-{tag}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    plane: PlaneSide | None = None
+    celery: CelerySide | None = None
+    try:
+        plane, celery = PlaneSide(workdir, schema, prefix), CelerySide(workdir, prefix)
+        yield plane, celery
+    finally:
+        for side in (plane, celery):
+            if side is not None:
+                side.cleanup()
+        redis = Redis.from_url(REDIS_URL)
+        redis.delete(*redis.scan_iter(f"*{prefix}*"), f"{prefix}-none")
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+            connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def report(count: int, seconds: float = 10.0, *, profile: bool = False) -> None:
+    with tempfile.TemporaryDirectory() as directory, sides(Path(directory)) as (plane, celery):
+        worker = plane.worker()
+        try:
+            with profiles.cpu(worker.pid) as plane_cpu:
+                plane_rate, start_rate = plane.throughput(count)
+            plane_latency, split, plane_lag = plane.latency(seconds)
+        finally:
+            stop(worker)
+        celery_rates: dict[str, float] = {}
+        for pool, concurrency in (("prefork", WORKERS), ("threads", 4)):
+            worker = celery.worker(pool, concurrency)
+            try:
+                with profiles.cpu(worker.pid) as celery_cpu:
+                    celery_rates[f"{pool} {concurrency}"] = celery.throughput(count)
+                if pool == "prefork":
+                    celery_latency, celery_lag = celery.latency(seconds)
+                    prefork_cpu = celery_cpu
+            finally:
+                stop(worker)
+        prefork = celery_rates[f"prefork {WORKERS}"]
+        short = plane_rate < prefork or percentiles(plane_latency)[1] > TARGET_P99_MS
+        if short or profile:
+            breakdown = profiled(plane, max(100, count // 2), Path(directory))
+
+    print(f"\nworkflows ({count} runs back to back; then {RATE}/s for {seconds:.0f} s): an event + 2 chained no-op "
+          "tasks.\n  plane: PostgreSQL + Redis + RabbitMQ, one transaction per start; Celery: the 2 tasks as a "
+          "chain on the same Redis\n  (no result backend; the event has no Celery counterpart)")
+    print(f"  plane, worker {WORKERS} processes       {plane_rate:7.1f} workflows/s   "
+          f"(starts alone: {start_rate:.0f}/s)")
+    for name, rate in celery_rates.items():
+        print(f"  Celery chain, {name:<13}     {rate:7.1f} chains/s      plane/Celery = {plane_rate / rate:.2f}x")
+    print(f"\n  start -> finish at {RATE}/s, {WORKERS} worker processes         p50        p99   (target p99 < "
+          f"{TARGET_P99_MS:.0f} ms)")
+    for label, samples, lag in (("plane (run created_at -> finished_at)", plane_latency, plane_lag),
+                                ("Celery (send -> last link runs)", celery_latency, celery_lag)):
+        p50, p99 = percentiles(samples)
+        print(f"  {label:<42} {p50:6.1f} ms  {p99:6.1f} ms   ({len(samples)} runs; starts lagged <= {lag:.0f} ms)")
+    print("  plane's runs split by their steps' timestamps:")
+    for name, values in split.items():
+        p50, p99 = percentiles(values)
+        print(f"    {name:<75} {p50:6.1f} ms  {p99:6.1f} ms")
+    print("\n  CPU per workflow in the throughput runs (ms; 2 cores):")
+    print(f"    plane:  {plane_cpu.describe(count)}")
+    print(f"    Celery: {prefork_cpu.describe(count)}  (prefork {WORKERS})")
+    if short or profile:
+        print(breakdown)
