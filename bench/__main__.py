@@ -212,13 +212,20 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="length of the 200 tasks/s latency run")
     parser.add_argument("--events", type=int, default=2000, help="messages per event-plane run (0 skips it)")
     parser.add_argument("--only-events", action="store_true", help="skip the task-plane runs")
+    parser.add_argument("--workflows", type=int, default=500, help="runs per workflow throughput run (0 skips it)")
+    parser.add_argument("--only-workflows", action="store_true", help="run the workflow figures alone")
+    parser.add_argument("--profile-workflows", action="store_true", help="profile the workflow runs even on target")
     args = parser.parse_args()
 
-    if args.events:
+    if args.events and not args.only_workflows:
         from bench import events
 
         events.report(args.events)
-    if args.only_events:
+    if args.workflows and not args.only_events:
+        from bench import workflows
+
+        workflows.report(args.workflows, profile=args.profile_workflows)
+    if args.only_events or args.only_workflows:
         return
     redis = Redis.from_url(REDIS_URL)
     redis.ping()

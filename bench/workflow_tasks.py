@@ -11,7 +11,7 @@ from typing import Any
 from app.plane.tasks.policy import RetryPolicy
 from app.plane.tasks.registry import TaskContext, TaskSpec
 
-DUMP_EVERY = 200
+DUMP_EVERY = 50
 _profile: cProfile.Profile | None = None
 _steps = 0
 

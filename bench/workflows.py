@@ -25,8 +25,6 @@ from typing import Any
 import psycopg
 from redis import Redis
 
-from bench import profiles
-
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -262,11 +260,113 @@ class CelerySide:
         return samples, lag
 
     def cleanup(self) -> None:
-        self.redis.delete(*self.redis.scan_iter(f"*{self.queue}*"), self.queue)
+        self.redis.delete(self.queue, *self.redis.scan_iter(f"*{self.queue}*"))
         for key in self.redis.scan_iter("_kombu.binding.*"):  # the worker's remote-control bindings
             members = [m for m in self.redis.smembers(key) if self.queue.encode() in m]
             if members:
                 self.redis.srem(key, *members)
+
+
+SERVERS = {"postgres": "PostgreSQL", "redis-server": "Redis", "beam.smp": "RabbitMQ"}
+
+
+class CpuUse:
+    """CPU seconds by process group over a stretch of time; servers whole, other clients' work included."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.elapsed = 0.0
+
+    def describe(self, workflows: int) -> str:
+        parts = ", ".join(f"{group} {seconds * 1000 / workflows:.1f}" for group, seconds in self.seconds.items())
+        busy = sum(self.seconds.values()) / (self.elapsed * (os.cpu_count() or 1))
+        return f"{parts}; cores {busy:.0%} busy"
+
+
+def _cpu_snapshot(worker: int) -> dict[int, tuple[str, float]]:
+    """pid -> (group, CPU seconds so far) for this process, the worker's process tree and the servers."""
+    stats: dict[int, tuple[str, int, float]] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with suppress(OSError):
+            text = (entry / "stat").read_text()
+            comm, fields = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
+            stats[int(entry.name)] = (comm, int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    tree, grew = {worker}, True
+    while grew:
+        grew = False
+        for pid, (_, parent, _) in stats.items():
+            if parent in tree and pid not in tree:
+                tree.add(pid)
+                grew = True
+    groups = {pid: "bench" if pid == os.getpid() else "worker" if pid in tree else SERVERS.get(comm, "")
+              for pid, (comm, _, _) in stats.items()}
+    return {pid: (groups[pid], seconds) for pid, (_, _, seconds) in stats.items() if groups[pid]}
+
+
+@contextmanager
+def cpu_use(worker: int) -> Iterator[CpuUse]:
+    use, before, began = CpuUse(), _cpu_snapshot(worker), time.perf_counter()
+    yield use
+    after, use.elapsed = _cpu_snapshot(worker), time.perf_counter() - began
+    for group in ("bench", "worker", *SERVERS.values()):
+        use.seconds[group] = sum(seconds - before.get(pid, (group, 0.0))[1]
+                                 for pid, (name, seconds) in after.items() if name == group)
+
+
+# (file suffix, function, label): cumulative times, read from cProfile's statistics
+WORKER_PARTS = [("huey/consumer.py", "loop", "worker loop, all of it"),
+                ("app/plane/tasks/huey_plane.py", "dequeue", "  take the next task, ack the last (Redis)"),
+                ("app/workflows/runner.py", "step_started", "  record `started` (a PostgreSQL transaction)"),
+                ("bench/workflow_tasks.py", "noop", "  the no-op handler"),
+                ("app/workflows/runner.py", "_finish", "  record `succeeded`, dispatch what is next (transaction)"),
+                ("app/workflows/runner.py", "_lock", "    lock the run, load it and its steps"),
+                ("app/workflows/runner.py", "_advance", "    decide, write the outbox row"),
+                ("app/plane/plane.py", "_on_commit", "    after commit: send to Redis, delete the outbox row")]
+PRODUCER_PARTS = [("bench/workflows.py", "start", "start a run, all of it"),
+                  ("app/workflows/runner.py", "start", "  runner.start inside the transaction"),
+                  ("app/plane/plane.py", "_on_commit", "  after commit"),
+                  ("app/plane/events/publisher.py", "publish", "    publish the event, await RabbitMQ's confirm"),
+                  ("app/plane/tasks/huey_plane.py", "send", "    queue the first task (Redis)")]
+COMMON_PARTS = [("sqlalchemy/engine/default.py", "do_execute", "PostgreSQL statements (all)"),
+                ("sqlalchemy/engine/default.py", "do_commit", "PostgreSQL commits (all)")]
+
+
+def _cumulative(stats: dict[Any, Any], suffix: str, function: str) -> tuple[int, float]:
+    """(calls, cumulative seconds) of the function(s) that match."""
+    matches = [(value[1], value[3]) for (file, _, name), value in stats.items()
+               if name == function and file.replace(os.sep, "/").endswith(suffix)]
+    return sum(calls for calls, _ in matches), sum(seconds for _, seconds in matches)
+
+
+def profiled(plane: PlaneSide, count: int, directory: Path) -> str:
+    """Where a workflow's time goes: cProfile in this process (the starts) and in each worker process."""
+    import pstats
+
+    dumps = directory / "profiles"
+    dumps.mkdir()
+    producer = cProfile.Profile()
+    worker = plane.worker(BENCH_PROFILE_DIR=str(dumps))
+    try:
+        plane.throughput(count, producer)
+    finally:
+        stop(worker)
+    lines = [f"\n  where the time goes (cProfile, {count} runs back to back; wall ms per workflow, inflated by "
+             "the profiler):"]
+    files = [str(path) for path in dumps.glob("*.prof")]
+    sections = [("this process, starting runs", pstats.Stats(producer).stats, PRODUCER_PARTS, None)]  # type: ignore[attr-defined]
+    if files:
+        sections.append((f"worker processes ({len(files)} profiled)", pstats.Stats(*files).stats,  # type: ignore[attr-defined]
+                         WORKER_PARTS, ("bench/workflow_tasks.py", "noop")))
+    for title, stats, parts, per in sections:
+        runs = _cumulative(stats, *per)[0] / 2 if per else count  # two steps per workflow
+        lines.append(f"  {title}:")
+        for suffix, function, label in [*parts, *COMMON_PARTS]:
+            calls, seconds = _cumulative(stats, suffix, function)
+            lines.append(f"    {label:<62} {seconds * 1000 / runs:6.2f} ms   {calls / runs:5.1f} calls")
+    return "\n".join(lines)
 
 
 @contextmanager
@@ -286,7 +386,8 @@ def sides(workdir: Path) -> Iterator[tuple[PlaneSide, CelerySide]]:
             if side is not None:
                 side.cleanup()
         redis = Redis.from_url(REDIS_URL)
-        redis.delete(*redis.scan_iter(f"*{prefix}*"), f"{prefix}-none")
+        if keys := list(redis.scan_iter(f"*{prefix}*")):
+            redis.delete(*keys)
         with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
             connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
@@ -295,7 +396,7 @@ def report(count: int, seconds: float = 10.0, *, profile: bool = False) -> None:
     with tempfile.TemporaryDirectory() as directory, sides(Path(directory)) as (plane, celery):
         worker = plane.worker()
         try:
-            with profiles.cpu(worker.pid) as plane_cpu:
+            with cpu_use(worker.pid) as plane_cpu:
                 plane_rate, start_rate = plane.throughput(count)
             plane_latency, split, plane_lag = plane.latency(seconds)
         finally:
@@ -304,7 +405,7 @@ def report(count: int, seconds: float = 10.0, *, profile: bool = False) -> None:
         for pool, concurrency in (("prefork", WORKERS), ("threads", 4)):
             worker = celery.worker(pool, concurrency)
             try:
-                with profiles.cpu(worker.pid) as celery_cpu:
+                with cpu_use(worker.pid) as celery_cpu:
                     celery_rates[f"{pool} {concurrency}"] = celery.throughput(count)
                 if pool == "prefork":
                     celery_latency, celery_lag = celery.latency(seconds)
