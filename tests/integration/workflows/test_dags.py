@@ -31,9 +31,11 @@ def as_toml(name: str, graph: dict[str, list[str]]) -> str:
 
 
 @pytest.mark.parametrize("backend", ["redis"], indirect=True)
-def test_random_dags_run_every_step_once_after_its_dependencies(world: PlaneWorld, tmp_path: Path) -> None:
+def test_random_dags_run_every_step_once_after_its_dependencies(world: PlaneWorld, tmp_path: Path,
+                                                               database_url: str) -> None:
     directory = tmp_path / "flows"
-    world.env |= {"FLOWPLANE_WORKFLOWS__DIRECTORY": str(directory), "FLOWPLANE_WORKFLOWS__RELOAD_INTERVAL": "0s"}
+    world.env |= {"FLOWPLANE_WORKFLOWS__DIRECTORY": str(directory), "FLOWPLANE_WORKFLOWS__RELOAD_INTERVAL": "0s",
+                  "FLOWPLANE_DATABASE__URL": database_url}  # SQLite and PostgreSQL: joins locked either way
     world.start_worker(concurrency=2)
     world.start_worker(concurrency=2)
 

@@ -20,7 +20,8 @@ from tests.integration.workflows.conftest import finished_run
 from tests.servers import closed_port
 
 
-def test_registration_starts_the_workflow_and_it_runs_to_the_end(world: PlaneWorld) -> None:
+def test_registration_starts_the_workflow_and_it_runs_to_the_end(world: PlaneWorld, database_url: str) -> None:
+    world.env["FLOWPLANE_DATABASE__URL"] = database_url
     container = world.container()
     world.start_worker(concurrency=2)
     with TestClient(create_app(container)) as client:
