@@ -50,8 +50,9 @@ test-integration *ARGS:
 test-e2e *ARGS:
     python -m pytest tests/e2e {{ARGS}}
 
-# ruff, mypy (strict on app/) and the import contracts (dependencies point inwards)
+# ruff, mypy (strict on app/), the import contracts (dependencies point inwards) and the workflow files
 lint:
     ruff check app tests bench
     mypy
     lint-imports
+    flowplane workflows validate

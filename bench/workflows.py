@@ -143,11 +143,12 @@ class PlaneSide:
 
     def statuses(self) -> dict[str, int]:
         from sqlalchemy import func, select
+        from sqlmodel import col
 
         from app.db.models import WorkflowRun
 
         with self.container.engine.connect() as connection:
-            rows = connection.execute(select(WorkflowRun.status, func.count()).group_by(WorkflowRun.status))
+            rows = connection.execute(select(col(WorkflowRun.status), func.count()).group_by(col(WorkflowRun.status)))
             return {str(status): int(count) for status, count in rows}
 
     def wait(self, timeout: float = 120) -> float:
@@ -186,7 +187,8 @@ class PlaneSide:
             runs = {run.id: run for run in db.exec(select(WorkflowRun).where(col(WorkflowRun.id).in_(ids)))}
             steps = {(row.run_id, row.step_id): row for row in db.exec(select(StepRun).where(
                 col(StepRun.run_id).in_(ids), col(StepRun.step_id).in_(["first", "second"])))}
-        totals, split = [], {name: [] for name in SEGMENTS}
+        totals: list[float] = []
+        split: dict[str, list[float]] = {name: [] for name in SEGMENTS}
         for run_id, run in runs.items():
             assert run.finished_at is not None
             first, second = steps[(run_id, "first")], steps[(run_id, "second")]
@@ -331,6 +333,8 @@ PRODUCER_PARTS = [("bench/workflows.py", "start", "start a run, all of it"),
                   ("app/plane/events/publisher.py", "publish", "    publish the event, await RabbitMQ's confirm"),
                   ("app/plane/tasks/huey_plane.py", "send", "    queue the first task (Redis)")]
 COMMON_PARTS = [("sqlalchemy/engine/default.py", "do_execute", "PostgreSQL statements (all)"),
+                ("sqlalchemy/engine/default.py", "do_executemany", "PostgreSQL executemany (all)"),
+                ("sqlalchemy/engine/default.py", "do_ping", "PostgreSQL pool pre-ping, SELECT 1 per checkout (all)"),
                 ("sqlalchemy/engine/default.py", "do_commit", "PostgreSQL commits (all)")]
 
 
@@ -339,6 +343,14 @@ def _cumulative(stats: dict[Any, Any], suffix: str, function: str) -> tuple[int,
     matches = [(value[1], value[3]) for (file, _, name), value in stats.items()
                if name == function and file.replace(os.sep, "/").endswith(suffix)]
     return sum(calls for calls, _ in matches), sum(seconds for _, seconds in matches)
+
+
+def _section(title: str, stats: dict[Any, Any], parts: list[tuple[str, str, str]], runs: float) -> list[str]:
+    lines = [f"  {title}:"]
+    for suffix, function, label in [*parts, *COMMON_PARTS]:
+        calls, seconds = _cumulative(stats, suffix, function)
+        lines.append(f"    {label:<62} {seconds * 1000 / runs:6.2f} ms   {calls / runs:5.1f} calls")
+    return lines
 
 
 def profiled(plane: PlaneSide, count: int, directory: Path) -> str:
@@ -354,18 +366,13 @@ def profiled(plane: PlaneSide, count: int, directory: Path) -> str:
     finally:
         stop(worker)
     lines = [f"\n  where the time goes (cProfile, {count} runs back to back; wall ms per workflow, inflated by "
-             "the profiler):"]
-    files = [str(path) for path in dumps.glob("*.prof")]
-    sections = [("this process, starting runs", pstats.Stats(producer).stats, PRODUCER_PARTS, None)]  # type: ignore[attr-defined]
-    if files:
-        sections.append((f"worker processes ({len(files)} profiled)", pstats.Stats(*files).stats,  # type: ignore[attr-defined]
-                         WORKER_PARTS, ("bench/workflow_tasks.py", "noop")))
-    for title, stats, parts, per in sections:
-        runs = _cumulative(stats, *per)[0] / 2 if per else count  # two steps per workflow
-        lines.append(f"  {title}:")
-        for suffix, function, label in [*parts, *COMMON_PARTS]:
-            calls, seconds = _cumulative(stats, suffix, function)
-            lines.append(f"    {label:<62} {seconds * 1000 / runs:6.2f} ms   {calls / runs:5.1f} calls")
+             "the profiler):",
+             *_section("this process, starting runs", pstats.Stats(producer).stats,  # type: ignore[attr-defined]
+                       PRODUCER_PARTS, count)]
+    if files := [str(path) for path in dumps.glob("*.prof")]:
+        stats = pstats.Stats(*files).stats  # type: ignore[attr-defined]
+        steps = _cumulative(stats, "bench/workflow_tasks.py", "noop")[0]  # the profiled ones; 2 per workflow
+        lines += _section(f"worker processes ({len(files)} profiled)", stats, WORKER_PARTS, steps / 2)
     return "\n".join(lines)
 
 
@@ -393,6 +400,7 @@ def sides(workdir: Path) -> Iterator[tuple[PlaneSide, CelerySide]]:
 
 
 def report(count: int, seconds: float = 10.0, *, profile: bool = False) -> None:
+    load = os.getloadavg()[0]  # everything here shares 2 cores: other work on the machine skews the figures
     with tempfile.TemporaryDirectory() as directory, sides(Path(directory)) as (plane, celery):
         worker = plane.worker()
         try:
@@ -419,7 +427,8 @@ def report(count: int, seconds: float = 10.0, *, profile: bool = False) -> None:
 
     print(f"\nworkflows ({count} runs back to back; then {RATE}/s for {seconds:.0f} s): an event + 2 chained no-op "
           "tasks.\n  plane: PostgreSQL + Redis + RabbitMQ, one transaction per start; Celery: the 2 tasks as a "
-          "chain on the same Redis\n  (no result backend; the event has no Celery counterpart)")
+          "chain on the same Redis\n  (no result backend; the event has no Celery counterpart); load average before: "
+          f"{load:.2f} on {os.cpu_count()} cores")
     print(f"  plane, worker {WORKERS} processes       {plane_rate:7.1f} workflows/s   "
           f"(starts alone: {start_rate:.0f}/s)")
     for name, rate in celery_rates.items():
