@@ -128,6 +128,18 @@ class WorkflowSettings(Section):
 
 class SchedulerSettings(Section):
     timezone: str = Field("UTC", description="Default timezone of schedules that name none.")
+    directory: str = Field("schedules", description="Where the schedule files (*.toml) live.")
+    reload_interval: Duration = Field(timedelta(seconds=1), description="How often schedule files are checked "
+                                      "for edits.")
+    reports_dir: str = Field("var/reports", description="Where generated reports (CSV) are written.")
+
+
+class RetentionSettings(Section):
+    finished_runs: Duration = Field(timedelta(days=30), description="Finished workflow runs (and their steps) "
+                                    "older than this are deleted by the retention job.")
+    schedule_history: Duration = Field(timedelta(days=30), description="Schedule fire records older than this.")
+    consumed_messages: Duration = Field(timedelta(days=30), description="Consumers' dedupe records older than "
+                                        "this (a redelivery later than that would be applied again).")
 
 
 class EmailSettings(Section):
@@ -164,6 +176,7 @@ class Settings(Section):
     events: EventSettings = EventSettings()
     workflows: WorkflowSettings = WorkflowSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    retention: RetentionSettings = RetentionSettings()
     email: EmailSettings = EmailSettings()
     auth: AuthSettings = AuthSettings()
 

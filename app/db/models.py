@@ -3,6 +3,7 @@
 import uuid
 from datetime import date, datetime
 
+from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.db.types import UTCDateTime
@@ -170,3 +171,47 @@ class StepRun(SQLModel, table=True):
     started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class ScheduleFire(SQLModel, table=True):
+    """One tick of a schedule. Its primary key is the claim: the replica that inserts it fires the tick,
+    every other replica finds it taken and skips."""
+
+    __tablename__ = "schedule_fires"
+
+    schedule: str = Field(primary_key=True, max_length=128)
+    scheduled_at: datetime = Field(primary_key=True, sa_type=UTCDateTime)
+    fired_at: datetime = Field(sa_type=UTCDateTime)
+    replica: str = Field(max_length=128)
+    trigger: str = Field(max_length=16)  # cron | catch_up | manual
+    outcome: str = Field(max_length=16)  # dispatched | skipped | failed
+    detail: str | None = None
+    target_kind: str = Field(max_length=16)
+    dispatched_id: str | None = Field(default=None, max_length=64)  # the run or task it started
+    duration_ms: float = 0.0
+
+
+class ScheduleState(SQLModel, table=True):
+    """Operator switches that every replica honours."""
+
+    __tablename__ = "schedule_states"
+
+    schedule: str = Field(primary_key=True, max_length=128)
+    paused: bool = False
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Report(SQLModel, table=True):
+    """A generated report; its CSV lives under var/reports/. One per kind and period: a re-run replaces it."""
+
+    __tablename__ = "reports"
+    __table_args__ = (UniqueConstraint("kind", "period", "timezone"),)
+
+    id: str = Field(primary_key=True, max_length=32)
+    kind: str = Field(max_length=64)
+    period: str = Field(max_length=32)  # e.g. 2026-10
+    timezone: str = Field(max_length=64)
+    path: str = Field(max_length=500)
+    rows: int = 0
+    summary: str  # JSON: totals shown without opening the CSV
+    created_at: datetime = Field(sa_type=UTCDateTime)

@@ -1,0 +1,1 @@
+"""Cron schedules: files in schedules/, validated, hot-reloaded, each tick fired once across replicas."""
