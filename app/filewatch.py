@@ -1,0 +1,123 @@
+"""Definitions read from a directory of files and re-read when one changes. An edit that does not load
+is rejected and the last version that did keeps serving; workflows and schedules both work this way."""
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Generic, Protocol, TypeVar
+
+log = logging.getLogger(__name__)
+
+
+class Located(Protocol):
+    """A problem with a position: prints as ``file:line:col: field: message``."""
+
+    file: str
+
+
+class Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def version(self) -> str: ...
+
+
+T = TypeVar("T", bound=Named)
+
+
+class Invalid(Protocol):
+    problems: Sequence[Located]
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """An edit that did not load: the last valid version of that file keeps serving."""
+
+    file: str
+    problems: tuple[Located, ...]
+    at: float
+
+
+class WatchedFiles(Generic[T]):
+    def __init__(self, directory: Path, load: Callable[[str, str], T], invalid: type[Exception], *,
+                 kind: str, reload_interval: float = 1.0, on_change: Callable[[], None] = lambda: None) -> None:
+        self.directory = directory
+        self._load_text = load  # (text, file) -> definition, or raises ``invalid``
+        self._invalid = invalid
+        self._kind = kind
+        self._interval = reload_interval
+        self._on_change = on_change
+        self._lock = threading.RLock()
+        self._stamps: dict[Path, tuple[int, int]] = {}  # file -> (mtime_ns, size) last read
+        self._by_file: dict[Path, T] = {}
+        self._rejected: dict[str, Rejected] = {}
+        self._checked = float("-inf")
+
+    def current(self) -> dict[str, T]:
+        """Name -> definition, re-reading changed files when the interval has passed."""
+        with self._lock:
+            now = time.monotonic()
+            if self._checked == float("-inf") or 0 < self._interval <= now - self._checked:
+                self._checked = now
+                if self._rescan():
+                    self._on_change()
+            return {item.name: item for item in self._by_file.values()}
+
+    def rejected(self) -> dict[str, Rejected]:
+        self.current()
+        with self._lock:
+            return dict(self._rejected)
+
+    def _rescan(self) -> bool:
+        files = sorted(self.directory.glob("*.toml")) if self.directory.is_dir() else []
+        changed = False
+        for gone in set(self._by_file) - set(files):
+            log.warning("%s file %s was removed; %s is no longer served", self._kind, gone, self._by_file[gone].name)
+            del self._by_file[gone]
+            changed = True
+        for path in set(self._stamps) - set(files):
+            del self._stamps[path]
+            self._rejected.pop(str(path), None)
+        for path in files:
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                continue
+            stamp = (stat.st_mtime_ns, stat.st_size)
+            if self._stamps.get(path) != stamp:
+                self._stamps[path] = stamp
+                changed = self._read(path) or changed
+        return changed
+
+    def _read(self, path: Path) -> bool:
+        try:
+            item = self._load_text(path.read_text(encoding="utf-8"), str(path))
+        except (OSError, UnicodeDecodeError) as exc:
+            log.error("%s: cannot read: %s", path, exc)
+            return False
+        except self._invalid as invalid:
+            problems = tuple(getattr(invalid, "problems", ()))
+            self._rejected[str(path)] = Rejected(str(path), problems, time.time())
+            kept = self._by_file.get(path)
+            log.error("%s: edit rejected (%d problem(s)); %s\n%s", path, len(problems),
+                      f"version {kept.version[:12]} keeps serving" if kept else "nothing to serve",
+                      "\n".join(str(problem) for problem in problems))
+            return False
+        clash = next((other_path for other_path, other in self._by_file.items()
+                      if other.name == item.name and other_path != path), None)
+        if clash is not None:
+            log.error("%s: %s %r is already defined in %s; ignored", path, self._kind, item.name, clash)
+            return False
+        self._rejected.pop(str(path), None)
+        previous = self._by_file.get(path)
+        self._by_file[path] = item
+        if previous is None:
+            log.info("%s %s loaded from %s (version %s)", self._kind, item.name, path, item.version[:12])
+        elif previous.version != item.version:
+            log.info("%s %s reloaded: version %s -> %s", self._kind, item.name, previous.version[:12],
+                     item.version[:12])
+        return previous is None or previous.version != item.version
