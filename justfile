@@ -22,9 +22,14 @@ worker *ARGS:
 consumers *NAMES:
     flowplane consumers {{NAMES}}
 
-# Check workflow files (default: all of workflows/): file:line:col: field: message, exit 1 on any problem
-validate *FILES:
-    flowplane workflows validate {{FILES}}
+# Fire the cron schedules in schedules/ (safe to run as several replicas: each tick fires once)
+scheduler:
+    flowplane scheduler
+
+# Check the workflow and schedule files: file:line:col: field: message, exit 1 on any problem
+validate:
+    flowplane workflows validate
+    flowplane schedules validate
 
 # Benchmarks: tasks against raw Huey and Celery, events against raw Kombu; figures and ratios
 bench *ARGS:
@@ -55,4 +60,4 @@ lint:
     ruff check app tests bench
     mypy
     lint-imports
-    flowplane workflows validate
+    just validate

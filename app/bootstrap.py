@@ -29,6 +29,8 @@ from app.plane.tasks.redis_storage import LeasedRedisStorage
 from app.plane.tasks.registry import TaskRegistry, TaskSpec
 from app.plane.tasks.sqlite_storage import LeasedSqliteStorage
 from app.plane.tasks.storage import LeasedStorage
+from app.scheduling.catalogue import ScheduleCatalogue
+from app.scheduling.service import ScheduleService
 from app.workflows.catalogue import WorkflowCatalogue
 from app.workflows.runner import WorkflowRunner
 
@@ -48,6 +50,8 @@ class Container:
     consumers: list[ConsumerSpec]
     workflows: WorkflowCatalogue
     runner: WorkflowRunner
+    schedules: ScheduleCatalogue
+    scheduling: ScheduleService
 
     @property
     def new_session(self) -> Callable[[], Session]:
@@ -111,9 +115,19 @@ def build(settings: Settings, *, migrate_database: bool | None = None) -> Contai
     runner = WorkflowRunner(engine, plane, workflows, lease=settings.workflows.lease,
                             task_present=lambda task_id: inspector.get(task_id) is not None)
     huey.steps = runner
+    schedules = ScheduleCatalogue(Path(settings.scheduler.directory), tasks=registry.names, workflows=workflows.names,
+                                  default_timezone=settings.scheduler.timezone,
+                                  reload_interval=settings.scheduler.reload_interval.total_seconds())
+    scheduling = ScheduleService(engine, plane, runner, task_unfinished=lambda task_id: _unfinished(inspector, task_id),
+                                 task_cancel=inspector.delete)
     return Container(settings=settings, engine=engine, passwords=Passwords(settings.auth), registry=registry,
                      huey=huey, plane=plane, topology=topology, publisher=publisher, consumers=consumers,
-                     workflows=workflows, runner=runner)
+                     workflows=workflows, runner=runner, schedules=schedules, scheduling=scheduling)
+
+
+def _unfinished(inspector: TaskInspector, task_id: str) -> bool:
+    view = inspector.get(task_id)
+    return view is not None and view.state != "dead"
 
 
 def services(settings: Settings) -> Services:

@@ -127,11 +127,12 @@ class PlaneSide:
         self.container = build(load_settings(environ=self.env), migrate_database=True)  # the empty schema
         self.next_n = 0
 
-    def worker(self, **env: str) -> subprocess.Popen[bytes]:
+    def worker(self, *, warm: bool = True, **env: str) -> subprocess.Popen[bytes]:
         process = spawn([str(BIN / "flowplane"), "worker", "--concurrency", str(WORKERS)],
                         {**self.env, "FLOWPLANE_DATABASE__AUTO_MIGRATE": "false", **env}, self.workdir,
                         self.workdir / "plane.log")
-        self.throughput(20)  # warm: processes forked, connections open, the definition loaded
+        if warm:
+            self.throughput(20)  # processes forked, connections open, the definition loaded
         return process
 
     def start(self) -> str:
@@ -169,6 +170,26 @@ class PlaneSide:
             profile.disable()
         started = time.perf_counter()
         return count / (self.wait() - began), count / (started - began)
+
+    def drain(self, count: int) -> float:
+        """Runs finished per second by the worker alone: ``count`` runs started while none runs, then a worker;
+        from the first step started to the last run finished, by the plane's own timestamps."""
+        from sqlalchemy import func
+        from sqlmodel import Session, col, select
+
+        from app.db.models import StepRun, WorkflowRun
+
+        ids = [self.start() for _ in range(count)]
+        worker = self.worker(warm=False)
+        try:
+            self.wait()
+        finally:
+            stop(worker)
+        with Session(self.container.engine) as db:
+            began = db.exec(select(func.min(StepRun.started_at)).where(col(StepRun.run_id).in_(ids))).one()
+            ended = db.exec(select(func.max(WorkflowRun.finished_at)).where(col(WorkflowRun.id).in_(ids))).one()
+        assert began is not None and ended is not None
+        return count / (ended - began).total_seconds()
 
     def latency(self, seconds: float) -> tuple[list[float], dict[str, list[float]], float]:
         """start -> finish of each run at RATE per second (the plane's own created_at and finished_at), the
@@ -228,12 +249,13 @@ class CelerySide:
         self.queue, self.workdir = f"{prefix}-celery", workdir
         self.redis = Redis.from_url(REDIS_URL)
 
-    def worker(self, pool: str, concurrency: int) -> subprocess.Popen[bytes]:
+    def worker(self, pool: str, concurrency: int, *, warm: bool = True) -> subprocess.Popen[bytes]:
         process = spawn([str(BIN / "celery"), "-A", "bench.celery_app", "worker", "-P", pool, "-c", str(concurrency),
                          "-Q", self.queue, "-n", f"{self.queue}@%h", "--without-gossip", "--without-mingle",
                          "--without-heartbeat", "-l", "warning"],
                         {"BENCH_REDIS_URL": REDIS_URL}, ROOT, self.workdir / "celery.log")
-        self.throughput(20)
+        if warm:
+            self.throughput(20)
         return process
 
     def send(self, key: str) -> None:
@@ -249,6 +271,21 @@ class CelerySide:
         for _ in range(count):
             self.send(key)
         ended = poll(lambda: self.redis.llen(key) >= count, 120, "Celery's chains to finish", step=0.005)
+        self.redis.delete(key)
+        return count / (ended - began)
+
+    def drain(self, count: int) -> float:
+        """Chains finished per second by the worker alone: ``count`` chains sent while none runs, then a
+        worker; from its first take (the queue shrinks) to the last link having run."""
+        key = f"{self.queue}-drain"
+        for _ in range(count):
+            self.send(key)
+        worker = self.worker("prefork", WORKERS, warm=False)
+        try:
+            began = poll(lambda: self.redis.llen(self.queue) < count, 60, "Celery to start", step=0.001)
+            ended = poll(lambda: self.redis.llen(key) >= count, 120, "Celery's chains to finish", step=0.005)
+        finally:
+            stop(worker)
         self.redis.delete(key)
         return count / (ended - began)
 
@@ -276,13 +313,17 @@ class CpuUse:
     """CPU seconds by process group over a stretch of time; servers whole, other clients' work included."""
 
     def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}  # bench, worker, the servers, other processes
         self.elapsed = 0.0
+
+    def share(self, group: str | None = None) -> float:
+        """Of all the cores' time: one group's, or everyone's."""
+        used = self.seconds[group] if group else sum(self.seconds.values())
+        return used / (self.elapsed * (os.cpu_count() or 1))
 
     def describe(self, workflows: int) -> str:
         parts = ", ".join(f"{group} {seconds * 1000 / workflows:.1f}" for group, seconds in self.seconds.items())
-        busy = sum(self.seconds.values()) / (self.elapsed * (os.cpu_count() or 1))
-        return f"{parts}; cores {busy:.0%} busy"
+        return f"{parts}; cores {self.share():.0%} busy"
 
 
 def _cpu_snapshot(worker: int) -> dict[int, tuple[str, float]]:
@@ -305,7 +346,10 @@ def _cpu_snapshot(worker: int) -> dict[int, tuple[str, float]]:
                 grew = True
     groups = {pid: "bench" if pid == os.getpid() else "worker" if pid in tree else SERVERS.get(comm, "")
               for pid, (comm, _, _) in stats.items()}
-    return {pid: (groups[pid], seconds) for pid, (_, _, seconds) in stats.items() if groups[pid]}
+    busy = [int(ticks) for ticks in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    everyone = (busy[0] + busy[1] + busy[2] + busy[5] + busy[6]) / tick  # user, nice, system, irq, softirq
+    return {-1: ("all", everyone), **{pid: (groups[pid], seconds) for pid, (_, _, seconds) in stats.items()
+                                      if groups[pid]}}
 
 
 @contextmanager
@@ -313,9 +357,11 @@ def cpu_use(worker: int) -> Iterator[CpuUse]:
     use, before, began = CpuUse(), _cpu_snapshot(worker), time.perf_counter()
     yield use
     after, use.elapsed = _cpu_snapshot(worker), time.perf_counter() - began
-    for group in ("bench", "worker", *SERVERS.values()):
+    for group in ("bench", "worker", *SERVERS.values(), "all"):
         use.seconds[group] = sum(seconds - before.get(pid, (group, 0.0))[1]
                                  for pid, (name, seconds) in after.items() if name == group)
+    everyone = use.seconds.pop("all")
+    use.seconds["other processes"] = max(0.0, everyone - sum(use.seconds.values()))
 
 
 # (file suffix, function, label): cumulative times, read from cProfile's statistics
@@ -334,7 +380,8 @@ PRODUCER_PARTS = [("bench/workflows.py", "start", "start a run, all of it"),
                   ("app/plane/tasks/huey_plane.py", "send", "    queue the first task (Redis)")]
 COMMON_PARTS = [("sqlalchemy/engine/default.py", "do_execute", "PostgreSQL statements (all)"),
                 ("sqlalchemy/engine/default.py", "do_executemany", "PostgreSQL executemany (all)"),
-                ("sqlalchemy/engine/default.py", "do_ping", "PostgreSQL pool pre-ping, SELECT 1 per checkout (all)"),
+                ("sqlalchemy/dialects/postgresql/_psycopg_common.py", "do_ping",
+                 "PostgreSQL pool pre-ping, SELECT 1 per checkout (all)"),
                 ("sqlalchemy/engine/default.py", "do_commit", "PostgreSQL commits (all)")]
 
 
@@ -406,45 +453,54 @@ def report(count: int, seconds: float = 10.0, *, profile: bool = False) -> None:
         try:
             with cpu_use(worker.pid) as plane_cpu:
                 plane_rate, start_rate = plane.throughput(count)
-            plane_latency, split, plane_lag = plane.latency(seconds)
+            with cpu_use(worker.pid) as plane_steady:
+                plane_latency, split, plane_lag = plane.latency(seconds)
         finally:
             stop(worker)
+        plane_drain = plane.drain(count)
         celery_rates: dict[str, float] = {}
         for pool, concurrency in (("prefork", WORKERS), ("threads", 4)):
             worker = celery.worker(pool, concurrency)
             try:
-                with cpu_use(worker.pid) as celery_cpu:
+                with cpu_use(worker.pid) as cpu:
                     celery_rates[f"{pool} {concurrency}"] = celery.throughput(count)
                 if pool == "prefork":
-                    celery_latency, celery_lag = celery.latency(seconds)
-                    prefork_cpu = celery_cpu
+                    celery_cpu = cpu
+                    with cpu_use(worker.pid) as celery_steady:
+                        celery_latency, celery_lag = celery.latency(seconds)
             finally:
                 stop(worker)
+        celery_drain = celery.drain(count)
         prefork = celery_rates[f"prefork {WORKERS}"]
         short = plane_rate < prefork or percentiles(plane_latency)[1] > TARGET_P99_MS
         if short or profile:
             breakdown = profiled(plane, max(100, count // 2), Path(directory))
 
-    print(f"\nworkflows ({count} runs back to back; then {RATE}/s for {seconds:.0f} s): an event + 2 chained no-op "
-          "tasks.\n  plane: PostgreSQL + Redis + RabbitMQ, one transaction per start; Celery: the 2 tasks as a "
-          "chain on the same Redis\n  (no result backend; the event has no Celery counterpart); load average before: "
-          f"{load:.2f} on {os.cpu_count()} cores")
-    print(f"  plane, worker {WORKERS} processes       {plane_rate:7.1f} workflows/s   "
+    print(f"\nworkflows: an event + 2 chained no-op tasks; {count} back to back, then {RATE}/s for {seconds:.0f} s "
+          f"(load average before: {load:.2f} on {os.cpu_count()} cores)\n"
+          "  plane: PostgreSQL + Redis + RabbitMQ, each run started in a transaction of its own, by this process.\n"
+          "  Celery: the 2 tasks as a chain on the same Redis, no result backend; the event has no counterpart.\n"
+          "  end to end: from the first start while the worker runs; worker alone: started beforehand, then drained.")
+    print(f"{'':<38}{'end to end':>12}{'worker alone':>16}")
+    print(f"  plane, worker {WORKERS} processes{'':<14}{plane_rate:8.1f}/s{plane_drain:14.1f}/s   "
           f"(starts alone: {start_rate:.0f}/s)")
     for name, rate in celery_rates.items():
-        print(f"  Celery chain, {name:<13}     {rate:7.1f} chains/s      plane/Celery = {plane_rate / rate:.2f}x")
+        alone = f"{celery_drain:14.1f}/s" if name == f"prefork {WORKERS}" else f"{'-':>16}"
+        print(f"  Celery chain, {name:<22}{rate:8.1f}/s{alone}   plane/Celery = {plane_rate / rate:.2f}x")
+    print(f"  plane/Celery, prefork {WORKERS}{'':<13}{plane_rate / prefork:8.2f}x {plane_drain / celery_drain:13.2f}x")
     print(f"\n  start -> finish at {RATE}/s, {WORKERS} worker processes         p50        p99   (target p99 < "
           f"{TARGET_P99_MS:.0f} ms)")
-    for label, samples, lag in (("plane (run created_at -> finished_at)", plane_latency, plane_lag),
-                                ("Celery (send -> last link runs)", celery_latency, celery_lag)):
+    for label, samples, lag, cpu in (("plane (run created_at -> finished_at)", plane_latency, plane_lag, plane_steady),
+                                     ("Celery (send -> last link ran)", celery_latency, celery_lag, celery_steady)):
         p50, p99 = percentiles(samples)
-        print(f"  {label:<42} {p50:6.1f} ms  {p99:6.1f} ms   ({len(samples)} runs; starts lagged <= {lag:.0f} ms)")
+        print(f"  {label:<42} {p50:6.1f} ms  {p99:6.1f} ms   ({len(samples)} runs; starts lagged <= {lag:.0f} ms; "
+              f"cores {cpu.share():.0%} busy, other processes {cpu.share('other processes'):.0%})")
     print("  plane's runs split by their steps' timestamps:")
     for name, values in split.items():
         p50, p99 = percentiles(values)
         print(f"    {name:<75} {p50:6.1f} ms  {p99:6.1f} ms")
-    print("\n  CPU per workflow in the throughput runs (ms; 2 cores):")
+    print("\n  CPU per workflow in the end-to-end runs (ms):")
     print(f"    plane:  {plane_cpu.describe(count)}")
-    print(f"    Celery: {prefork_cpu.describe(count)}  (prefork {WORKERS})")
+    print(f"    Celery: {celery_cpu.describe(count)}  (prefork {WORKERS})")
     if short or profile:
         print(breakdown)

@@ -15,6 +15,8 @@ from app.api.events import EventRoutes
 from app.api.health import health, ready
 from app.api.problems import EXCEPTION_HANDLERS
 from app.api.ratelimit import Limiter, MemoryLimiter, RedisLimiter
+from app.api.reports import ReportRoutes
+from app.api.schedules import ScheduleRoutes
 from app.api.security import provide_bearer_token, provide_principal
 from app.api.tasks import TaskRoutes
 from app.api.workflows import RunRoutes, WorkflowRoutes
@@ -35,7 +37,8 @@ def create_app(container: Container, limiter: Limiter | None = None) -> Litestar
             yield session
 
     return Litestar(
-        route_handlers=[UserRoutes, SessionRoutes, TaskRoutes, EventRoutes, WorkflowRoutes, RunRoutes, health, ready],
+        route_handlers=[UserRoutes, SessionRoutes, TaskRoutes, EventRoutes, WorkflowRoutes, RunRoutes, ScheduleRoutes,
+                        ReportRoutes, health, ready],
         dependencies={
             "container": Provide(provide_container, use_cache=True, sync_to_thread=False),
             "db": Provide(provide_db),

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from app.cli import admin, demo, operate, serve, workflows
+from app.cli import admin, demo, operate, schedules, serve, workflows
 from app.cli.context import CliContext
 from app.config import ConfigError
 
@@ -20,7 +20,8 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 
 
 for command in (serve.api, serve.up, serve.worker, serve.consumers, operate.tasks, operate.events, admin.db,
-                admin.users, admin.sessions, admin.show_config, demo.demo, workflows.workflows):
+                admin.users, admin.sessions, admin.show_config, demo.demo, workflows.workflows,
+                serve.scheduler, schedules.schedules):
     cli.add_command(command)
 
 

@@ -41,7 +41,8 @@ def api(ctx: CliContext, host: str | None, port: int | None) -> None:
 @click.command()
 @pass_context
 def up(ctx: CliContext) -> None:
-    """Run every Flowplane process together (migrate once, then supervise; Ctrl-C stops all)."""
+    """Run every Flowplane process together: api, worker, scheduler, consumers (migrate once, then supervise;
+    Ctrl-C stops all)."""
     import os
 
     from app import supervisor
@@ -54,7 +55,8 @@ def up(ctx: CliContext) -> None:
     if ctx.config_path:
         env["FLOWPLANE_CONFIG"] = str(ctx.config_path.resolve())
     children = [supervisor.Child("api", supervisor.flowplane_command("api")),
-                supervisor.Child("worker", supervisor.flowplane_command("worker"))]
+                supervisor.Child("worker", supervisor.flowplane_command("worker")),
+                supervisor.Child("scheduler", supervisor.flowplane_command("scheduler"))]
     if settings.events.enabled:
         children.append(supervisor.Child("consumers", supervisor.flowplane_command("consumers")))
     sys.exit(supervisor.run(children, env))
@@ -87,6 +89,24 @@ def worker(ctx: CliContext, concurrency: int | None) -> None:
     log.info("worker started (%s, concurrency: %d)", _backend_label(settings), concurrency)
     consumer.run()
     log.info("worker stopped")
+
+
+@click.command()
+@pass_context
+def scheduler(ctx: CliContext) -> None:
+    """Fire the schedules in scheduler.directory: each tick once across every replica, through the plane."""
+    from app.bootstrap import build
+    from app.scheduling.scheduler import SchedulerProcess
+
+    settings = ctx.settings
+    logs.configure(settings.api.log_level)
+    container = build(settings)
+    process = SchedulerProcess(container.schedules, container.scheduling,
+                               reload_interval=settings.scheduler.reload_interval.total_seconds())
+    try:
+        process.run()
+    finally:
+        container.close()
 
 
 def _backend_label(settings: Settings) -> str:

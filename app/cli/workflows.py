@@ -102,7 +102,7 @@ def run(ctx: CliContext, name: str, raw_input: str) -> None:
 
 @workflows.command("runs")
 @click.option("--workflow", default=None, help="Only runs of this workflow.")
-@click.option("--status", type=click.Choice(["running", "succeeded", "failed"]), default=None)
+@click.option("--status", type=click.Choice(["running", "succeeded", "failed", "cancelled"]), default=None)
 @click.option("--limit", type=click.IntRange(1, 500), default=20)
 @pass_context
 def runs(ctx: CliContext, workflow: str | None, status: str | None, limit: int) -> None:

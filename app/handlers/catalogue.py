@@ -5,9 +5,12 @@ from typing import Any
 
 from app.handlers.analytics import count_event, count_events
 from app.handlers.audit import append_audit, append_audit_batch
+from app.handlers.cleanup import cleanup_sessions
 from app.handlers.crm import upsert_contact
 from app.handlers.email import send_welcome
 from app.handlers.onboarding import record_onboarding
+from app.handlers.reports import monthly_signups
+from app.handlers.retention import apply_retention
 from app.plane.events.registry import ConsumerSpec
 from app.plane.tasks.policy import Priority, RetryPolicy
 from app.plane.tasks.registry import TaskContext, TaskSpec
@@ -27,6 +30,18 @@ TASKS = [
              timeout=timedelta(seconds=30), description="Record that a user's welcome mail went out."),
     TaskSpec("plane.noop", noop, priority=Priority.MEDIUM, retry=RetryPolicy(attempts=1), timeout=None,
              description="Do nothing (benchmarks, probes)."),
+    # Scheduled housekeeping: idempotent, so a retry or a second tick only redoes the same work.
+    TaskSpec("reports.monthly_signups", monthly_signups, priority=Priority.LOW,
+             retry=RetryPolicy(attempts=3, first=timedelta(seconds=30), max=timedelta(minutes=5)),
+             timeout=timedelta(minutes=5),
+             description="Write a month's signups-per-day report (CSV) in a timezone; default: last month."),
+    TaskSpec("sessions.cleanup", cleanup_sessions, priority=Priority.LOW,
+             retry=RetryPolicy(attempts=3, first=timedelta(seconds=30), max=timedelta(minutes=5)),
+             timeout=timedelta(minutes=2), description="Delete expired login sessions."),
+    TaskSpec("data.retention", apply_retention, priority=Priority.LOW,
+             retry=RetryPolicy(attempts=3, first=timedelta(seconds=30), max=timedelta(minutes=5)),
+             timeout=timedelta(minutes=10),
+             description="Delete finished runs, dead letters, schedule fires and dedupe records past retention."),
 ]
 
 CONSUMERS = [

@@ -24,6 +24,7 @@ class RunStatus(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # an operator or a schedule's `replace` policy stopped it
 
 
 IN_FLIGHT = frozenset({StepStatus.READY, StepStatus.RUNNING, StepStatus.RETRYING})

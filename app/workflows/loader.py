@@ -1,9 +1,7 @@
 """Read workflow files: parse the TOML, check its structure, then what spans keys (steps, cycles,
 templates), and report every problem at once; build the ``spec.Workflow`` only when there are none."""
 
-import re
-import tomllib
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 from app.workflows.build import build_workflow
@@ -13,21 +11,15 @@ from app.workflows.problems import Problem, Report, WorkflowInvalid
 from app.workflows.references import check_references
 from app.workflows.spec import Workflow
 from app.workflows.structure import check_structure
+from app.workflows.tomlfiles import FILE_FIELD, parse_toml, read_text, toml_files
 
-__all__ = ["Problem", "WorkflowInvalid", "load_file", "load_text", "validate_paths"]
+__all__ = ["FILE_FIELD", "Problem", "WorkflowInvalid", "load_file", "load_text", "validate_paths"]
 
-FILE_FIELD = "(file)"
-_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 
 
 def load_text(text: str, file: str, *, tasks: Collection[str], events: Collection[str]) -> Workflow:
     """The workflow in ``text``; WorkflowInvalid with every problem found. ``file`` names it in messages."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise WorkflowInvalid([_syntax_problem(str(error), text, file)]) from None
-    except RecursionError:  # tomllib recurses into nested arrays and inline tables
-        raise WorkflowInvalid([Problem(file, 1, 1, FILE_FIELD, "invalid TOML: nested too deeply")]) from None
+    data = parse_toml(text, file)
     locator = Locator(text)
     report = Report(file, locator, data)
     document = check_structure(data, report)
@@ -40,17 +32,7 @@ def load_text(text: str, file: str, *, tasks: Collection[str], events: Collectio
 
 
 def load_file(path: Path, *, tasks: Collection[str], events: Collection[str]) -> Workflow:
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise WorkflowInvalid([Problem(str(path), 1, 1, FILE_FIELD, f"cannot read: {error.strerror}")]) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = raw[:error.start].count(b"\n") + 1
-        column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
-        raise WorkflowInvalid([Problem(str(path), line, column, FILE_FIELD, "not UTF-8 text")]) from None
-    return load_text(text, str(path), tasks=tasks, events=events)
+    return load_text(read_text(path), str(path), tasks=tasks, events=events)
 
 
 def validate_paths(paths: Iterable[Path], *, tasks: Collection[str],
@@ -59,7 +41,7 @@ def validate_paths(paths: Iterable[Path], *, tasks: Collection[str],
     its ``*.toml`` files. A second file declaring a name already taken is a problem of that file."""
     workflows: dict[str, Workflow] = {}
     problems: list[Problem] = []
-    for path in _files(paths):
+    for path in toml_files(paths):
         try:
             workflow = load_file(path, tasks=tasks, events=events)
         except WorkflowInvalid as invalid:
@@ -73,21 +55,3 @@ def validate_paths(paths: Iterable[Path], *, tasks: Collection[str],
             continue
         workflows[workflow.name] = workflow
     return list(workflows.values()), problems
-
-
-def _files(paths: Iterable[Path]) -> Iterator[Path]:
-    for path in paths:
-        yield from sorted(path.glob("*.toml")) if path.is_dir() else (path,)
-
-
-def _syntax_problem(message: str, text: str, file: str) -> Problem:
-    """tomllib ends its messages with '(at line L, column C)', or '(at end of document)'."""
-    position = _TOML_POSITION.search(message)
-    if position:
-        line, column = int(position.group(1)), int(position.group(2))
-        message = message[:position.start()]
-    else:
-        line = text.count("\n") + 1
-        column = len(text) - text.rfind("\n")
-        message = message.removesuffix(" (at end of document)")
-    return Problem(file, line, column, FILE_FIELD, f"invalid TOML: {message}")

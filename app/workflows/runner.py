@@ -137,6 +137,26 @@ class WorkflowRunner:
                 self._advance(db, run, workflow, rows, resend=True)
             return [row.step_id for row in dead]
 
+    def cancel(self, run_id: str, reason: str) -> bool:
+        """Stop a running run: steps not yet finished are cancelled and whatever they report later is
+        ignored (a task already in a queue still runs; its handler's idempotency key keeps that safe)."""
+        with Session(self.engine, expire_on_commit=False) as db, db.begin():
+            run, _, rows = self._lock(db, run_id)
+            if run.status != RunStatus.RUNNING.value:
+                return False
+            now = _now()
+            for row in rows.values():
+                if StepStatus(row.status) not in FINISHED:
+                    _set(row, StepStatus.CANCELLED, now)
+            run.status, run.error, run.finished_at, run.updated_at = RunStatus.CANCELLED.value, reason, now, now
+            db.add(run)
+            return True
+
+    def status(self, run_id: str) -> str | None:
+        with Session(self.engine) as db:
+            run = db.get(WorkflowRun, run_id)
+            return run.status if run else None
+
     def reconcile(self, *, now: datetime | None = None, limit: int = 200) -> int:
         """Dispatch again steps in flight for longer than the lease whose task no queue holds any more
         (a worker's Redis flushed, a task lost in transit); returns how many were sent again."""

@@ -25,30 +25,31 @@ def json_schema() -> dict[str, Any]:
     schema = WorkflowFile.model_json_schema(ref_template="#/definitions/{model}")
     definitions = schema.pop("$defs")
     definitions[InputType.__name__]["description"] = _INPUT_TYPES
-    tidied = _tidy({**schema, "definitions": definitions})
+    tidied = tidy({**schema, "definitions": definitions})
     return {"$schema": DIALECT, **tidied, "title": "Flowplane workflow"}
 
 
-def _tidy(node: Any) -> Any:
+def tidy(node: Any) -> Any:
     """Drop pydantic's generated titles and null defaults (TOML has no null), and move a ``$ref``'s
     siblings beside an ``allOf`` (before draft 2019-09, keywords beside ``$ref`` are ignored)."""
     if isinstance(node, list):
-        return [_tidy(item) for item in node]
+        return [tidy(item) for item in node]
     if not isinstance(node, dict):
         return node
-    tidied = {key: _tidy(value) for key, value in node.items()
+    tidied = {key: tidy(value) for key, value in node.items()
               if not (key == "title" and isinstance(value, str)) and not (key == "default" and value is None)}
     if "$ref" in tidied and len(tidied) > 1:
         tidied["allOf"] = [{"$ref": tidied.pop("$ref")}]
     return tidied
 
 
-def render() -> str:
-    return json.dumps(json_schema(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+def render(schema: dict[str, Any] | None = None) -> str:
+    """``schema`` (default: the workflows' one) as the stable JSON text committed beside the files."""
+    return json.dumps(json_schema() if schema is None else schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def write_schema(path: Path) -> None:
-    path.write_text(render(), encoding="utf-8")
+def write_schema(path: Path, schema: dict[str, Any] | None = None) -> None:
+    path.write_text(render(schema), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 of its errors becomes a problem phrased as what was expected, at the key it concerns."""
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -53,7 +54,7 @@ def _report(error: ErrorDetails, data: dict[str, Any], report: Report) -> None:
     kind = error["type"]
     if kind == "none_required":
         return  # the `None` branch of an optional key: TOML has no null, its other branch says what is wrong
-    path, is_key = _path(error["loc"], data)
+    path, is_key = key_path(error["loc"], data)
     if kind == "missing":  # placed at the table that lacks the key, named as the key
         report.at_key(path[:-1] if path[-1] in ("task", "event") else path, _missing(path, data))
     elif kind == "extra_forbidden":
@@ -61,10 +62,10 @@ def _report(error: ErrorDetails, data: dict[str, Any], report: Report) -> None:
     elif is_key:
         report.at_key(path, f"expected a name of {_IDENTIFIER}, got {path[-1]!r}")
     else:
-        report.at_value(path, _value_message(error, path, data))
+        report.at_value(path, value_message(error, path, data))
 
 
-def _path(loc: tuple[int | str, ...], data: Any) -> tuple[Key, bool]:
+def key_path(loc: tuple[int | str, ...], data: Any) -> tuple[Key, bool]:
     """The key path in the file, without the union tags and class names pydantic puts in ``loc``;
     and whether the error is about a table's key rather than its value."""
     path: list[str | int] = []
@@ -127,7 +128,8 @@ def _unknown(path: Key, data: Any) -> str:
     return f"unknown key {key!r}{suggest(key, known)}"
 
 
-def _value_message(error: ErrorDetails, path: Key, data: Any) -> str:
+def value_message(error: ErrorDetails, path: Key, data: Any, wording: Mapping[str, str] = EXPECTED) -> str:
+    """An error about a value, in words; ``wording`` says what each key holds (schedules pass their own)."""
     kind, value, ctx = error["type"], error["input"], error.get("ctx", {})
     field = path[-1] if path else ""
     is_event = len(path) > 2 and path[0] == "steps" and step_kind(_raw(path[:2], data)) == "event"
@@ -147,14 +149,14 @@ def _value_message(error: ErrorDetails, path: Key, data: Any) -> str:
     if kind == "too_short":
         return f"expected at least one {'[[steps]] table' if field == 'steps' else 'item'}"
     if kind in _BY_TYPE:
-        return f"expected {_expected(path, kind)}, got {toml_type(value)}"
+        return f"expected {_expected(path, kind, wording)}, got {toml_type(value)}"
     return str(error["msg"])
 
 
-def _expected(path: Key, kind: str) -> str:
+def _expected(path: Key, kind: str, wording: Mapping[str, str]) -> str:
     last = path[-1] if path else ""
     if len(path) == 2 and path[0] == "input":
         return 'an input type such as "str", or a table such as { type = "int", required = false }'
     if isinstance(last, int):
         return "a step id (a string)" if path[-2:-1] == ("after",) else _BY_TYPE[kind]
-    return EXPECTED.get(last, _BY_TYPE[kind])
+    return wording.get(last, _BY_TYPE[kind])

@@ -1,0 +1,45 @@
+"""Generated reports: admin-only, since they describe the whole user base. No file system path leaves here."""
+
+import json
+from typing import Annotated, Any
+
+from litestar import Controller, Response, get
+from litestar.di import NamedDependency
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, QueryParameter
+
+from app.api.security import operators
+from app.bootstrap import Container
+from app.db.models import Report
+from app.handlers import reports
+
+ADMIN = [operators(change=True)]
+
+
+def _view(report: Report) -> dict[str, Any]:
+    return {"id": report.id, "kind": report.kind, "period": report.period, "timezone": report.timezone,
+            "rows": report.rows, "summary": json.loads(report.summary), "created_at": report.created_at.isoformat()}
+
+
+class ReportRoutes(Controller):
+    path = "/api/reports"
+    tags = ["reports"]
+    security = [{"bearer": []}]
+
+    @get("/", guards=ADMIN, sync_to_thread=True, summary="Generated reports, newest first")
+    def list_reports(
+        self, container: NamedDependency[Container],
+        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+    ) -> dict[str, Any]:
+        total, rows = reports.page(container.engine, offset=offset, limit=limit)
+        return {"total": total, "offset": offset, "limit": limit, "items": [_view(row) for row in rows]}
+
+    @get("/{report_id:str}", guards=ADMIN, sync_to_thread=True, summary="One report's CSV file",
+         media_type="text/csv")
+    def download(self, container: NamedDependency[Container], report_id: FromPath[str]) -> Response[bytes]:
+        found = reports.download(container.engine, report_id)
+        if found is None:
+            raise NotFoundException(detail=f"no report {report_id}")
+        return Response(found.content, media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{found.filename}"'})
