@@ -49,6 +49,7 @@ def test_up_serves_the_api_on_the_embedded_default_and_stops_cleanly(tmp_path: P
     assert status == 0, log.read_text()
     output = log.read_text()
     assert "api stopped" in output and "worker stopped" in output and "consumers stopped" in output
+    assert "scheduler stopped" in output and "scheduler started" in output
     assert "stopped with status" not in output
     assert "a long enough password" not in output and registered.json()["access_token"] not in output
 

@@ -31,6 +31,7 @@ def _resolve(args: list[str]) -> tuple[click.Command, list[str]]:
 def test_the_production_shape_is_there() -> None:
     assert {"postgres", "redis", "rabbitmq", "mailpit", "migrate", "api", "worker", "consumers"} <= set(SERVICES)
     assert SERVICES["worker"]["deploy"]["replicas"] == 2
+    assert SERVICES["scheduler"]["deploy"]["replicas"] == 2
     assert SERVICES["rabbitmq"]["image"].endswith("-management")
     assert (ROOT / "Dockerfile").is_file()
 
