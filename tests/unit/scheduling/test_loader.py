@@ -43,15 +43,17 @@ def placed(found: list[Problem]) -> list[tuple[int, int, str]]:
     return [(problem.line, problem.column, problem.field) for problem in found]
 
 
-@pytest.mark.parametrize(("file", "task", "cron", "grace"), [
-    ("monthly_signup_report.toml", "reports.monthly_signups", "0 6 1 * *", timedelta(hours=6)),
-    ("session_cleanup.toml", "sessions.cleanup", "30 3 * * *", timedelta(hours=1)),
-    ("data_retention.toml", "data.retention", "45 3 * * *", timedelta(hours=1)),
+@pytest.mark.parametrize(("file", "task", "cron", "grace", "payload"), [
+    ("monthly_signup_report.toml", "reports.monthly_signups", "0 6 1 * *", timedelta(hours=6), {"timezone": "UTC"}),
+    ("session_cleanup.toml", "sessions.cleanup", "30 3 * * *", timedelta(hours=1), {}),
+    ("data_retention.toml", "data.retention", "45 3 * * *", timedelta(hours=1), {}),
 ])
-def test_the_repositorys_schedules_load(file: str, task: str, cron: str, grace: timedelta) -> None:
+def test_the_repositorys_schedules_load(file: str, task: str, cron: str, grace: timedelta,
+                                        payload: dict[str, str]) -> None:
     path = SCHEDULES / file
     schedule = load_file(path, tasks=TASKS, workflows=WORKFLOWS, default_timezone="Europe/Paris")
-    assert (schedule.name, schedule.target_kind, schedule.target, schedule.payload) == (path.stem, "task", task, {})
+    assert (schedule.name, schedule.target_kind, schedule.target, schedule.payload) == (path.stem, "task", task,
+                                                                                         payload)
     assert (schedule.cron, schedule.every, schedule.misfire_grace, schedule.overlap) == (cron, None, grace,
                                                                                          Overlap.FORBID)
     assert schedule.enabled and schedule.coalesce
