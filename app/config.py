@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, SecretStr, ValidationError
 
 from app.durations import Rate, format_duration, parse_duration
 
@@ -65,6 +65,8 @@ class ApiSettings(Section):
     forwarded_allow_ips: str = Field(
         "127.0.0.1", description="Proxies trusted for X-Forwarded-For (comma-separated, or '*')."
     )
+    metrics_token: SecretStr | None = Field(None, description="Bearer token GET /metrics requires (set it through "
+                                          "the environment); unset leaves it open to scrapers.")
 
 
 class DatabaseSettings(Section):

@@ -1,11 +1,48 @@
-"""Process-wide logging: JSON lines when not on a terminal, readable text on one."""
+"""Process-wide logging: JSON lines when not on a terminal, readable text on one. Lines logged inside
+:func:`context` carry its fields (task and run ids, message ids, a schedule's name) as JSON keys."""
 
 import json
 import logging
 import sys
+from contextlib import AbstractContextManager
+from contextvars import ContextVar, Token
 from datetime import UTC, datetime
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "color_message"}
+# The fields of the innermost open context. A ContextVar, so threads (and asyncio tasks) never mix them.
+_fields: ContextVar[dict[str, object] | None] = ContextVar("flowplane_log_fields", default=None)
+
+
+def context(**fields: object) -> AbstractContextManager[None]:
+    """Every line logged inside carries ``fields`` (those that are None are left out)."""
+    return _Context({key: value for key, value in fields.items() if value is not None})
+
+
+class _Context:
+    """A class rather than @contextmanager: it is entered around every task a worker runs, and costs half."""
+
+    __slots__ = ("fields", "token")
+    token: Token[dict[str, object] | None]
+
+    def __init__(self, fields: dict[str, object]) -> None:
+        self.fields = fields
+
+    def __enter__(self) -> None:
+        outer = _fields.get()
+        self.token = _fields.set({**outer, **self.fields} if outer else self.fields)
+
+    def __exit__(self, *_: object) -> None:
+        _fields.reset(self.token)
+
+
+class ContextFilter(logging.Filter):
+    """Copies the open context's fields onto each record; a field the call passed in ``extra`` wins."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in (_fields.get() or {}).items():
+            if key not in record.__dict__:
+                setattr(record, key, value)
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -29,6 +66,7 @@ def configure(level: str = "info", *, json_lines: bool | None = None) -> None:
         json_lines = not sys.stderr.isatty()
     handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(
         "%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    handler.addFilter(ContextFilter())  # on the handler: a logger's filters do not see records from its children
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -10,9 +10,11 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from sqlmodel import Session
 
+from app import dashboard
 from app.api.accounts import SessionRoutes, UserRoutes
 from app.api.events import EventRoutes
 from app.api.health import health, ready
+from app.api.metrics import metrics
 from app.api.problems import EXCEPTION_HANDLERS
 from app.api.ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from app.api.reports import ReportRoutes
@@ -38,7 +40,7 @@ def create_app(container: Container, limiter: Limiter | None = None) -> Litestar
 
     return Litestar(
         route_handlers=[UserRoutes, SessionRoutes, TaskRoutes, EventRoutes, WorkflowRoutes, RunRoutes, ScheduleRoutes,
-                        ReportRoutes, health, ready],
+                        ReportRoutes, health, ready, metrics, *dashboard.routes()],
         dependencies={
             "container": Provide(provide_container, use_cache=True, sync_to_thread=False),
             "db": Provide(provide_db),
@@ -56,5 +58,6 @@ def create_app(container: Container, limiter: Limiter | None = None) -> Litestar
         state=State({"container": container, "limiter": limiter}),
         on_shutdown=[limiter.close],
         logging_config=None,
+        template_config=dashboard.template_config(),
         debug=False,
     )

@@ -83,7 +83,6 @@ def users() -> None:
 def users_create(ctx: CliContext, email: str, name: str | None, role: str) -> None:
     """Create a user. The password is prompted for, or read from standard input when piped."""
     from app.auth.accounts import create_user
-    from app.bootstrap import build
     from app.domain.errors import DomainError
     from app.domain.users import Role
 
@@ -91,7 +90,7 @@ def users_create(ctx: CliContext, email: str, name: str | None, role: str) -> No
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     else:
         password = sys.stdin.readline().rstrip("\r\n")
-    container = build(ctx.settings)
+    container = ctx.container
     try:
         with container.new_session() as session, session.begin():
             user = create_user(session, container.passwords, email=email, name=name or email.split("@")[0],
@@ -99,8 +98,6 @@ def users_create(ctx: CliContext, email: str, name: str | None, role: str) -> No
         click.echo(f"created {user.role} {user.email} ({user.id})")
     except DomainError as exc:
         raise click.ClickException(str(exc)) from None
-    finally:
-        container.close()
 
 
 @click.group()
@@ -113,14 +110,9 @@ def sessions() -> None:
 def sessions_cleanup(ctx: CliContext) -> None:
     """Delete expired sessions and say how many."""
     from app.auth.accounts import delete_expired_sessions
-    from app.bootstrap import build
 
-    container = build(ctx.settings)
-    try:
-        with container.new_session() as session:
-            click.echo(f"deleted {delete_expired_sessions(session)} expired sessions")
-    finally:
-        container.close()
+    with ctx.container.new_session() as session:
+        click.echo(f"deleted {delete_expired_sessions(session)} expired sessions")
 
 
 @click.command("config")

@@ -17,11 +17,10 @@ def events() -> None:
 
 
 def _events(ctx: CliContext) -> "EventInspector":
-    from app.bootstrap import build
     from app.plane.events.inspect import EventInspector
     from app.plane.events.topology import transport_url
 
-    container = build(ctx.settings)
+    container = ctx.container
     return EventInspector(transport_url(ctx.settings), container.topology, ctx.settings.rabbitmq.management_url)
 
 
@@ -29,9 +28,8 @@ def _events(ctx: CliContext) -> "EventInspector":
 @pass_context
 def events_topology(ctx: CliContext) -> None:
     """Print the exchanges, queues and bindings every process declares."""
-    from app.bootstrap import build
 
-    click.echo(build(ctx.settings).topology.describe())
+    click.echo(ctx.container.topology.describe())
 
 
 @events.command("stats")
@@ -69,10 +67,9 @@ def tasks() -> None:
 
 
 def _inspector(ctx: CliContext) -> "TaskInspector":
-    from app.bootstrap import build
     from app.plane.tasks.inspect import TaskInspector
 
-    container = build(ctx.settings)
+    container = ctx.container
     return TaskInspector(container.huey, container.plane, container.engine)
 
 
@@ -172,14 +169,13 @@ def tasks_enqueue(ctx: CliContext, name: str, payload: str, priority: str | None
     """Enqueue task NAME with a JSON PAYLOAD through the plane (outbox, then the queue)."""
     import json
 
-    from app.bootstrap import build
     from app.durations import parse_duration
 
     try:
         data = json.loads(payload)
         if not isinstance(data, dict):
             raise ValueError("the payload must be a JSON object")
-        container = build(ctx.settings)
+        container = ctx.container
         result = container.plane.enqueue(
             name, data, priority=priority, delay=parse_duration(delay) if delay else None, unique_key=unique_key,
             unique_ttl=parse_duration(unique_ttl) if unique_ttl else None)

@@ -19,9 +19,8 @@ def schedules() -> None:
 
 
 def _container(ctx: CliContext) -> "Container":
-    from app.bootstrap import build
 
-    return build(ctx.settings)
+    return ctx.container
 
 
 def _schedule(container: "Container", name: str) -> "Schedule":
@@ -102,7 +101,6 @@ def trigger(ctx: CliContext, name: str) -> None:
 
     container = _container(ctx)
     fire = container.scheduling.fire(_schedule(container, name), datetime.now(UTC), "manual")
-    container.close()
     if fire is None:
         raise click.ClickException("the tick was taken by another replica")
     echo_json(fire_view(fire))

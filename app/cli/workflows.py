@@ -43,9 +43,8 @@ def validate(ctx: CliContext, paths: tuple[Path, ...]) -> None:
 @pass_context
 def list_workflows(ctx: CliContext) -> None:
     """Every workflow now serving, with its version and file."""
-    from app.bootstrap import build
 
-    catalogue = build(ctx.settings).workflows
+    catalogue = ctx.container.workflows
     for workflow in catalogue.all():
         click.echo(f"{workflow.name:<28} {workflow.version[:12]}  {len(workflow.steps):>2} steps  {workflow.path}")
     for rejected in catalogue.rejected().values():
@@ -60,13 +59,12 @@ def list_workflows(ctx: CliContext) -> None:
 @pass_context
 def show(ctx: CliContext, name: str, as_json: bool) -> None:
     """Draw NAME's steps and what each waits for."""
-    from app.bootstrap import build
     from app.workflows.catalogue import UnknownWorkflow
     from app.workflows.draw import draw
     from app.workflows.views import workflow_view
 
     try:
-        workflow = build(ctx.settings).workflows.get(name)
+        workflow = ctx.container.workflows.get(name)
     except UnknownWorkflow as exc:
         raise click.ClickException(str(exc.args[0])) from None
     if as_json:
@@ -81,7 +79,6 @@ def show(ctx: CliContext, name: str, as_json: bool) -> None:
 @pass_context
 def run(ctx: CliContext, name: str, raw_input: str) -> None:
     """Start a run of NAME; prints its id."""
-    from app.bootstrap import build
     from app.workflows.catalogue import UnknownWorkflow
     from app.workflows.inputs import InvalidInput
 
@@ -89,14 +86,12 @@ def run(ctx: CliContext, name: str, raw_input: str) -> None:
         data = json.loads(raw_input)
     except json.JSONDecodeError as exc:
         raise click.BadParameter(f"not JSON: {exc}", param_hint="--input") from None
-    container = build(ctx.settings)
+    container = ctx.container
     try:
         with container.new_session() as db, db.begin():
             started = container.runner.start(db, name, data)
     except (UnknownWorkflow, InvalidInput) as exc:
         raise click.ClickException(str(exc.args[0] if isinstance(exc, UnknownWorkflow) else exc)) from None
-    finally:
-        container.close()
     click.echo(started.run_id)
 
 
@@ -107,10 +102,9 @@ def run(ctx: CliContext, name: str, raw_input: str) -> None:
 @pass_context
 def runs(ctx: CliContext, workflow: str | None, status: str | None, limit: int) -> None:
     """The latest runs, newest first."""
-    from app.bootstrap import build
     from app.workflows.views import list_runs
 
-    items, _ = list_runs(build(ctx.settings).engine, workflow=workflow, status=status, limit=limit)
+    items, _ = list_runs(ctx.container.engine, workflow=workflow, status=status, limit=limit)
     for item in items:
         click.echo(f"{item['id']}  {item['workflow']:<24} {item['status']:<10} {item['created_at']}")
 
@@ -120,10 +114,9 @@ def runs(ctx: CliContext, workflow: str | None, status: str | None, limit: int) 
 @pass_context
 def inspect(ctx: CliContext, run_id: str) -> None:
     """A run: its steps' status, attempts, timestamps, errors and outputs."""
-    from app.bootstrap import build
     from app.workflows.views import run_detail
 
-    detail = run_detail(build(ctx.settings).engine, run_id)
+    detail = run_detail(ctx.container.engine, run_id)
     if detail is None:
         raise click.ClickException(f"no run {run_id}")
     echo_json(detail)
@@ -134,14 +127,11 @@ def inspect(ctx: CliContext, run_id: str) -> None:
 @pass_context
 def retry(ctx: CliContext, run_id: str) -> None:
     """Dispatch RUN_ID's dead and cancelled steps again and resume it."""
-    from app.bootstrap import build
     from app.workflows.runner import RunNotFound
 
-    container = build(ctx.settings)
+    container = ctx.container
     try:
         steps = container.runner.retry(run_id)
     except RunNotFound:
         raise click.ClickException(f"no run {run_id}") from None
-    finally:
-        container.close()
     click.echo(f"retried: {', '.join(steps) or 'nothing was dead'}")

@@ -215,3 +215,18 @@ class Report(SQLModel, table=True):
     rows: int = 0
     summary: str  # JSON: totals shown without opening the CSV
     created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class OperatorAction(SQLModel, table=True):
+    """Who did what from the dashboard: one row per retry, delete, purge, pause, resume, requeue or trigger."""
+
+    __tablename__ = "operator_actions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=UTCDateTime, index=True)
+    user_id: uuid.UUID  # no foreign key: the record outlives the account
+    email: str = Field(max_length=254)
+    action: str = Field(max_length=64)
+    target: str = Field(max_length=200)
+    outcome: str = Field(max_length=16)  # ok | failed
+    detail: str | None = None

@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
+from app import logs
 from app.db.models import ScheduleFire, ScheduleState
 from app.plane.plane import Plane
 from app.scheduling.spec import Overlap, Schedule
@@ -45,6 +46,10 @@ class ScheduleService:
     # -- firing --------------------------------------------------------------------------------
     def fire(self, schedule: Schedule, scheduled_at: datetime, trigger: str = "cron") -> ScheduleFire | None:
         """Fire ``schedule``'s tick at ``scheduled_at`` unless another replica did; the record, or None."""
+        with logs.context(schedule=schedule.name, scheduled_at=scheduled_at.isoformat(), trigger=trigger):
+            return self._fire(schedule, scheduled_at, trigger)
+
+    def _fire(self, schedule: Schedule, scheduled_at: datetime, trigger: str) -> ScheduleFire | None:
         started = time.perf_counter()
         if self.claimed(schedule.name, scheduled_at):
             return None

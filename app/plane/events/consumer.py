@@ -8,6 +8,7 @@ be decoded goes there at once. Nothing blocks a queue."""
 import logging
 import traceback
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
+from app import logs
 from app.db.models import ConsumedMessage
 from app.plane.envelope import Envelope
 from app.plane.events.registry import ConsumerSpec
@@ -46,6 +48,11 @@ def claim_many(db: Session, consumer: str, message_ids: Sequence[str]) -> set[st
     rows = [{"consumer": consumer, "message_id": message_id, "processed_at": now}
             for message_id in dict.fromkeys(message_ids)]
     return set(db.connection().execute(statement, rows).scalars())  # Core: no ORM bookkeeping per batch
+
+
+def _log_context(spec: ConsumerSpec, envelope: Envelope) -> AbstractContextManager[None]:
+    return logs.context(consumer=spec.name, message_id=envelope.id, event_type=envelope.type,
+                        correlation_id=envelope.correlation_id)
 
 
 class EventConsumers(ConsumerMixin):
@@ -117,7 +124,8 @@ class EventConsumers(ConsumerMixin):
                         failed_at = index
                         if envelope.id in fresh:
                             fresh.discard(envelope.id)  # a duplicate within the batch is applied once
-                            spec.handler(db, envelope, self.services)
+                            with _log_context(spec, envelope):
+                                spec.handler(db, envelope, self.services)
             except Exception as exc:
                 # The failing delivery takes its retry or dead-letter path; the others are applied again
                 # without it (the rolled-back transaction undid their first application).
@@ -176,16 +184,18 @@ class EventConsumers(ConsumerMixin):
 
     def _handle_decoded(self, spec: ConsumerSpec, queues: ConsumerQueues, envelope: Envelope, message: Any) -> bool:
         """Apply one event; True when it is applied (now or before) and the message is to be acked."""
-        try:
-            with Session(self.engine) as db, db.begin():
-                if claim(db, spec.name, envelope.id):
-                    spec.handler(db, envelope, self.services)
-                else:
-                    log.info("%s already applied %s %s; acking the redelivery", spec.name, envelope.type, envelope.id)
-        except Exception as exc:
-            self._failed(queues, message, exc)
-            return False
-        return True
+        with _log_context(spec, envelope):
+            try:
+                with Session(self.engine) as db, db.begin():
+                    if claim(db, spec.name, envelope.id):
+                        spec.handler(db, envelope, self.services)
+                    else:
+                        log.info("%s already applied %s %s; acking the redelivery", spec.name, envelope.type,
+                                 envelope.id)
+            except Exception as exc:
+                self._failed(queues, message, exc)
+                return False
+            return True
 
     def _failed(self, queues: ConsumerQueues, message: Any, exc: Exception) -> None:
         if isinstance(exc, PermanentError):

@@ -2,9 +2,11 @@
 interrupt, backoff with jitter, dead letters. Everything else — task classes, serialisation, the
 consumer's processes, SIGALRM timeouts — is Huey's own."""
 
+import json
 import logging
 import os
 import threading
+import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -15,10 +17,11 @@ from huey import Huey
 from huey import signals as S
 from huey.api import Task
 
+from app import logs
 from app.plane.envelope import Envelope
 from app.plane.tasks.policy import TaskOptions
 from app.plane.tasks.registry import PermanentError, TaskRegistry, TaskSpec
-from app.plane.tasks.storage import LeasedStorage
+from app.plane.tasks.storage import Ack, LeasedStorage
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +69,16 @@ class ProcessLocal:
             if self._pid != os.getpid():
                 self._value, self._pid = self._factory(), os.getpid()
             return self._value
+
+
+def _log_fields(task: Task) -> dict[str, Any]:
+    """The ids the lines logged about ``task`` carry: read from its envelope's JSON, without building it."""
+    fields = {"task": task.name, "task_id": task.id}
+    try:
+        envelope = json.loads(task.args[0])
+        return fields | {key: envelope.get(key) for key in ("run_id", "step_id", "correlation_id")}
+    except (ValueError, TypeError, IndexError, AttributeError):  # undecodable: run() dead-letters it
+        return fields
 
 
 def minute_of(now: datetime | None = None) -> int:
@@ -168,8 +181,10 @@ class PlaneHuey(Huey):  # type: ignore[misc]
     def execute(self, task: Task, timestamp: datetime | None = None) -> Any:
         handle = getattr(task, "_lease", None)
         self.current_lease = handle
+        started = time.perf_counter()
         try:
-            return super().execute(task, timestamp)
+            with logs.context(**_log_fields(task)):  # every line logged until its outcome is recorded
+                return super().execute(task, timestamp)
         finally:
             self.current_lease = None
             if handle is not None:
@@ -179,7 +194,8 @@ class PlaneHuey(Huey):  # type: ignore[misc]
                 elif task.id in self._unrecorded:
                     self._unrecorded.discard(task.id)  # the lease runs out and it is delivered again
                 else:
-                    self._local.ack = (handle, getattr(task, "_outcome", None), minute_of())
+                    self._local.ack = Ack(handle, getattr(task, "_outcome", None), minute_of(), task.name,
+                                          time.perf_counter() - started)
 
     def flush_ack(self) -> None:
         """Send a finished task's ack now, instead of with the next take (the worker is stopping)."""

@@ -12,11 +12,11 @@ from typing import Any
 from huey.storage import PriorityRedisStorage
 from redis import Redis
 
-from app.plane.tasks.storage import Ack, QueueCounts
+from app.plane.tasks.storage import Ack, QueueCounts, TaskTotals, total_fields
 
-# KEYS: queue, inflight, inflight scores, paused, stats counter. ARGV: now, lease seconds, member to ack
-# first ('' for none), whether to count the acked outcome ('1'). Acking the finished task and taking the
-# next one share a round trip.
+# KEYS: queue, inflight, inflight scores, paused, stats counter, totals. ARGV: now, lease seconds, member to
+# ack first ('' for none), whether to count the acked outcome ('1'), then what storage.total_fields says to add
+# to the totals. Acking the finished task, counting it and taking the next one share a round trip.
 TAKE = """
 if ARGV[3] ~= '' then
   redis.call('ZREM', KEYS[2], ARGV[3])
@@ -24,6 +24,8 @@ if ARGV[3] ~= '' then
   if ARGV[4] == '1' then
     redis.call('INCR', KEYS[5])
     redis.call('EXPIRE', KEYS[5], 7200)
+    redis.call('HINCRBY', KEYS[6], ARGV[5], 1)
+    redis.call('HINCRBY', KEYS[6], ARGV[6], ARGV[7])
   end
 end
 if redis.call('EXISTS', KEYS[4]) == 1 then return false end
@@ -90,6 +92,7 @@ class LeasedRedisStorage(PriorityRedisStorage):  # type: ignore[misc]
         self.paused_key = f"{name}:paused"
         self.wake_key = f"{name}:wake"
         self.stats_prefix = f"{name}:stats"
+        self.totals_key = f"{name}:totals"  # a hash of all-time counters: see storage.total_fields
         self._take = self.conn.register_script(TAKE)
         self._return = self.conn.register_script(RETURN)
         self._promote = self.conn.register_script(PROMOTE)
@@ -130,10 +133,12 @@ class LeasedRedisStorage(PriorityRedisStorage):  # type: ignore[misc]
         return leased
 
     def _take_now(self, ack: Ack | None) -> tuple[bytes, bytes] | None:
-        handle, outcome, minute = ack if ack is not None else (b"", None, 0)
+        ack = ack if ack is not None else Ack(b"")
         keys = [self.queue_key, self.inflight_key, self.inflight_scores_key, self.paused_key,
-                f"{self.stats_prefix}:{outcome}:{minute}"]
-        member = self._take(keys=keys, args=[time.time(), self.lease_seconds, handle, "1" if outcome else "0"])
+                f"{self.stats_prefix}:{ack.outcome}:{ack.minute}", self.totals_key]
+        counted = total_fields(ack.outcome, ack.task, ack.seconds) if ack.outcome else ()
+        member = self._take(keys=keys, args=[time.time(), self.lease_seconds, ack.handle,
+                                             "1" if ack.outcome else "0", *counted])
         return (member, member[8:]) if member else None
 
     def dequeue(self) -> bytes | None:
@@ -142,7 +147,8 @@ class LeasedRedisStorage(PriorityRedisStorage):  # type: ignore[misc]
     def extend(self, handle: bytes) -> bool:
         return bool(self._extend(keys=[self.inflight_key], args=[time.time() + self.lease_seconds, handle]))
 
-    def ack(self, handle: bytes, outcome: str | None = None, minute: int = 0) -> None:
+    def ack(self, handle: bytes, outcome: str | None = None, minute: int = 0, task: str = "",
+            seconds: float = 0.0) -> None:
         """Drop the lease, counting the outcome (processed | failed) in the same round trip."""
         with self.conn.pipeline(transaction=True) as pipe:
             pipe.zrem(self.inflight_key, handle)
@@ -151,6 +157,9 @@ class LeasedRedisStorage(PriorityRedisStorage):  # type: ignore[misc]
                 key = f"{self.stats_prefix}:{outcome}:{minute}"
                 pipe.incr(key)
                 pipe.expire(key, 2 * 3600)
+                count_field, sum_field, micros = total_fields(outcome, task, seconds)
+                pipe.hincrby(self.totals_key, count_field, 1)
+                pipe.hincrby(self.totals_key, sum_field, micros)
             pipe.execute()
 
     def release(self, handle: bytes) -> None:
@@ -179,6 +188,10 @@ class LeasedRedisStorage(PriorityRedisStorage):  # type: ignore[misc]
     def outcomes(self, outcome: str, minutes: list[int]) -> list[int]:
         values = self.conn.mget([f"{self.stats_prefix}:{outcome}:{minute}" for minute in minutes])
         return [int(value or 0) for value in values]
+
+    def totals(self) -> TaskTotals:
+        fields = self.conn.hgetall(self.totals_key)
+        return TaskTotals.parse({name.decode(): int(value) for name, value in fields.items()})
 
     def counts(self) -> QueueCounts:
         with self.conn.pipeline(transaction=False) as pipe:
@@ -211,7 +224,8 @@ class LeasedRedisStorage(PriorityRedisStorage):  # type: ignore[misc]
 
     def flush_all(self) -> None:
         super().flush_all()
-        keys = [self.inflight_key, self.inflight_scores_key, self.schedule_scores_key, self.paused_key, self.wake_key]
+        keys = [self.inflight_key, self.inflight_scores_key, self.schedule_scores_key, self.paused_key, self.wake_key,
+                self.totals_key]
         self.conn.delete(*keys)
         stats = list(self.conn.scan_iter(f"{self.stats_prefix}:*"))
         if stats:

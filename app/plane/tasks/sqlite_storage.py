@@ -7,10 +7,11 @@ file is the queue); it does not serve workers on other machines.
 import time
 from collections.abc import Callable
 from datetime import datetime
+from sqlite3 import Cursor
 
 from huey.storage import SqliteStorage
 
-from app.plane.tasks.storage import Ack, QueueCounts
+from app.plane.tasks.storage import Ack, QueueCounts, TaskTotals, total_fields
 
 EXTRA_DDL = [
     "create table if not exists plane_inflight (id integer primary key, queue text not null, "
@@ -22,6 +23,9 @@ EXTRA_DDL = [
     "create table if not exists plane_flags (queue text not null, name text not null, primary key (queue, name))",
     "create table if not exists plane_stats (queue text not null, outcome text not null, minute integer not null, "
     "count integer not null, primary key (queue, outcome, minute))",
+    # all-time counters, named as storage.total_fields names them
+    "create table if not exists plane_totals (queue text not null, name text not null, value integer not null, "
+    "primary key (queue, name))",
 ]
 
 
@@ -82,10 +86,13 @@ class LeasedSqliteStorage(SqliteStorage):  # type: ignore[misc]
                            (time.time() + self.lease_seconds, handle))
             return bool(cursor.rowcount == 1)
 
-    def ack(self, handle: int, outcome: str | None = None, minute: int = 0) -> None:
-        self.sql("delete from plane_inflight where id = ?", (handle,), commit=True)
-        if outcome:
-            self._count(outcome, minute)
+    def ack(self, handle: int, outcome: str | None = None, minute: int = 0, task: str = "",
+            seconds: float = 0.0) -> None:
+        """Drop the lease and count the outcome in one transaction."""
+        with self.db(commit=True) as cursor:
+            cursor.execute("delete from plane_inflight where id = ?", (handle,))
+            if outcome:
+                self._count(cursor, outcome, minute, task, seconds)
 
     def _return(self, where: str, params: tuple[object, ...]) -> int:
         with self.db(commit=True) as cursor:
@@ -114,18 +121,25 @@ class LeasedSqliteStorage(SqliteStorage):  # type: ignore[misc]
         return bool(self.sql("select 1 from plane_flags where queue = ? and name = 'paused'", (self.name,),
                              results=True))
 
-    def _count(self, outcome: str, minute: int) -> None:
-        with self.db(commit=True) as cursor:
-            cursor.execute("insert into plane_stats (queue, outcome, minute, count) values (?, ?, ?, 1) "
-                           "on conflict (queue, outcome, minute) do update set count = count + 1",
-                           (self.name, outcome, minute))
-            cursor.execute("delete from plane_stats where queue = ? and minute < ?", (self.name, minute - 120))
+    def _count(self, cursor: Cursor, outcome: str, minute: int, task: str, seconds: float) -> None:
+        cursor.execute("insert into plane_stats (queue, outcome, minute, count) values (?, ?, ?, 1) "
+                       "on conflict (queue, outcome, minute) do update set count = count + 1",
+                       (self.name, outcome, minute))
+        cursor.execute("delete from plane_stats where queue = ? and minute < ?", (self.name, minute - 120))
+        count_field, sum_field, micros = total_fields(outcome, task, seconds)
+        cursor.executemany("insert into plane_totals (queue, name, value) values (?, ?, ?) "
+                           "on conflict (queue, name) do update set value = value + excluded.value",
+                           [(self.name, count_field, 1), (self.name, sum_field, micros)])
 
     def outcomes(self, outcome: str, minutes: list[int]) -> list[int]:
         rows = dict(self.sql("select minute, count from plane_stats where queue = ? and outcome = ? "
                              "and minute between ? and ?", (self.name, outcome, min(minutes), max(minutes)),
                              results=True))
         return [int(rows.get(minute, 0)) for minute in minutes]
+
+    def totals(self) -> TaskTotals:
+        return TaskTotals.parse(dict(self.sql("select name, value from plane_totals where queue = ?", (self.name,),
+                                              results=True)))
 
     def counts(self) -> QueueCounts:
         pending = dict(self.sql("select priority, count(*) from task where queue = ? group by priority",
@@ -157,5 +171,5 @@ class LeasedSqliteStorage(SqliteStorage):  # type: ignore[misc]
 
     def flush_all(self) -> None:
         super().flush_all()
-        for table in ("plane_inflight", "plane_delayed", "plane_flags", "plane_stats"):
+        for table in ("plane_inflight", "plane_delayed", "plane_flags", "plane_stats", "plane_totals"):
             self.sql(f"delete from {table} where queue = ?", (self.name,), commit=True)  # noqa: S608

@@ -2,7 +2,6 @@
 
 import json
 import os
-import subprocess
 
 from kombu.connection import Connection
 from kombu.messaging import Producer
@@ -12,7 +11,7 @@ from app.api.app import create_app
 from app.bootstrap import Container
 from app.domain.users import Role
 from app.plane.envelope import Envelope
-from tests.e2e.processes import FLOWPLANE
+from tests.cli import invoke
 from tests.integration.accounts import login_as
 from tests.integration.events.conftest import EventWorld
 from tests.servers import RABBITMQ_URL
@@ -62,8 +61,7 @@ def test_the_cli_prints_topology_and_stats_and_operates_dead_letters(events_worl
     env = {**os.environ, **events_world.env}
 
     def run(*args: str) -> str:
-        result = subprocess.run([FLOWPLANE, "events", *args], cwd=events_world.directory, env=env,
-                                capture_output=True, text=True, timeout=60)
+        result = invoke(["events", *args], env, events_world.directory)
         assert result.returncode == 0, result.stderr
         return result.stdout
 

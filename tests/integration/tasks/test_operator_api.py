@@ -17,6 +17,7 @@ from app.plane.envelope import Envelope
 from app.plane.tasks import dead
 from app.plane.tasks.huey_plane import Failure
 from app.plane.tasks.policy import Priority, RetryPolicy, TaskOptions
+from tests.cli import invoke
 from tests.e2e.processes import FLOWPLANE
 from tests.integration.accounts import login_as
 from tests.integration.tasks.conftest import PlaneWorld
@@ -78,8 +79,7 @@ def test_the_cli_inspects_and_operates(world: PlaneWorld) -> None:
     env = {**os.environ, **world.env}
 
     def run(*args: str) -> str:
-        result = subprocess.run([FLOWPLANE, "tasks", *args], cwd=world.directory, env=env, capture_output=True,
-                                text=True, timeout=60)
+        result = invoke(["tasks", *args], env, world.directory)
         assert result.returncode == 0, result.stderr
         return result.stdout
 

@@ -14,6 +14,7 @@ from app.api.app import create_app
 from app.bootstrap import Container
 from app.domain.users import Role
 from app.plane.envelope import Envelope
+from tests.cli import Ran, invoke
 from tests.conftest import ROOT
 from tests.e2e.processes import FLOWPLANE
 from tests.integration.accounts import bearer, login_as, register
@@ -114,13 +115,16 @@ def test_the_cli_validates_shows_runs_and_retries(world: PlaneWorld, flows: Path
     container = world.container()
     env = {**os.environ, **world.env}
 
-    def flowplane(*args: str, status: int = 0) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([FLOWPLANE, "workflows", *args], cwd=world.directory, env=env, capture_output=True,
-                                text=True, timeout=60)
+    def flowplane(*args: str, status: int = 0) -> Ran:
+        result = invoke(["workflows", *args], env, world.directory)
         assert result.returncode == status, result.stdout + result.stderr
         return result
 
-    assert "two_steps (2 steps" in flowplane("validate").stdout
+    # The console script itself, once
+    script = subprocess.run([FLOWPLANE, "workflows", "validate"], cwd=world.directory, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert script.returncode == 0 and "two_steps (2 steps" in script.stdout, script.stderr
+
     broken = write_workflow(world.directory / "broken", "broken", FLOW.replace('after = ["first"]', 'after = "first"'))
     invalid = flowplane("validate", str(broken), status=1)
     assert f"{broken}:16:9: steps.second.after: expected a list of step ids" in invalid.stderr

@@ -1,0 +1,58 @@
+"""The operator dashboard: server-rendered pages under /dashboard, for operators (read) and admins (act)."""
+
+import logging
+import urllib.parse
+from typing import Any
+
+from litestar import Request, Response, Router
+from litestar.datastructures import ResponseHeader
+from litestar.di import Provide
+from litestar.exceptions import HTTPException
+from litestar.response import Redirect, Template
+from litestar.static_files import create_static_files_router
+from litestar.types import ControllerRouterHandler
+
+from app.dashboard import csrf
+from app.dashboard.auth import COOKIE, LoginRequired, provide_viewer
+from app.dashboard.forms import Forms, LoginPage
+from app.dashboard.pages import Pages
+from app.dashboard.render import STATIC, template_config
+
+__all__ = ["routes", "template_config"]
+log = logging.getLogger(__name__)
+HEADERS = [
+    ResponseHeader(name="Content-Security-Policy",
+                   value="default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+                         "form-action 'self'; frame-ancestors 'none'"),
+    ResponseHeader(name="X-Content-Type-Options", value="nosniff"),
+    ResponseHeader(name="Referrer-Policy", value="same-origin"),
+    ResponseHeader(name="Cache-Control", value="no-store"),
+]
+
+
+def _login(request: Request[Any, Any, Any], _: LoginRequired) -> Response[Any]:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return Redirect(f"/dashboard/login?{urllib.parse.urlencode({'next': target})}", status_code=303)
+
+
+def _refused(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    token = request.cookies.get(COOKIE)
+    return Template(template_name="error.html", status_code=exc.status_code, headers=exc.headers,
+                    context={"viewer": None, "section": "", "status": exc.status_code, "detail": exc.detail,
+                             "logout_csrf": csrf.token_for(token) if token else None})
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.error("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
+    return Template(template_name="error.html", status_code=500,
+                    context={"viewer": None, "section": "", "status": 500, "logout_csrf": None,
+                             "detail": "an unexpected error occurred; it has been logged"})
+
+
+def routes() -> list[ControllerRouterHandler]:
+    pages = Router(path="/", route_handlers=[Pages, Forms, LoginPage],
+                   dependencies={"viewer": Provide(provide_viewer)}, response_headers=HEADERS,
+                   exception_handlers={LoginRequired: _login, HTTPException: _refused, Exception: _unexpected})
+    static = create_static_files_router(path="/dashboard/static", directories=[STATIC], include_in_schema=False,
+                                        name="dashboard-static")
+    return [pages, static]
