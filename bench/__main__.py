@@ -214,7 +214,6 @@ def main() -> None:
     parser.add_argument("--only-events", action="store_true", help="skip the task-plane runs")
     parser.add_argument("--workflows", type=int, default=500, help="runs per workflow throughput run (0 skips it)")
     parser.add_argument("--only-workflows", action="store_true", help="run the workflow figures alone")
-    parser.add_argument("--profile-workflows", action="store_true", help="profile the workflow runs even on target")
     args = parser.parse_args()
 
     if args.events and not args.only_workflows:
@@ -224,7 +223,7 @@ def main() -> None:
     if args.workflows and not args.only_events:
         from bench import workflows
 
-        workflows.report(args.workflows, profile=args.profile_workflows)
+        workflows.report(args.workflows)
     if args.only_events or args.only_workflows:
         return
     redis = Redis.from_url(REDIS_URL)

@@ -45,8 +45,10 @@ n = "int"
 [[steps]]
 id = "announce"
 event = "user.created"
-payload = { user_id = "6f1c2a4e-8d3b-4f5a-9c7e-2b1d0a9e8f70", email = "bench{{ input.n }}@example.com", \
-name = "Bench {{ input.n }}" }
+[steps.payload]
+user_id = "6f1c2a4e-8d3b-4f5a-9c7e-2b1d0a9e8f70"
+email = "bench{{ input.n }}@example.com"
+name = "Bench {{ input.n }}"
 
 [[steps]]
 id = "first"
@@ -105,8 +107,6 @@ def percentiles(samples_ms: list[float]) -> tuple[float, float]:
 
 
 class PlaneSide:
-    label = f"plane, worker {WORKERS} processes"
-
     def __init__(self, workdir: Path, schema: str, prefix: str) -> None:
         from app.bootstrap import build
         from app.config import load_settings
@@ -153,11 +153,18 @@ class PlaneSide:
             return {str(status): int(count) for status, count in rows}
 
     def wait(self, timeout: float = 120) -> float:
-        """When no run is left running; exits if one failed."""
-        ended = poll(lambda: "running" not in self.statuses(), timeout, "the plane's runs to finish")
+        """When no run is left running; exits, showing the worker's log, if one did not succeed."""
+        try:
+            ended = poll(lambda: "running" not in self.statuses(), timeout, "the plane's runs to finish")
+        except SystemExit as exc:
+            raise SystemExit(f"{exc}\n{self._log_tail()}") from None
         if failed := {k: v for k, v in self.statuses().items() if k != "succeeded"}:
-            raise SystemExit(f"bench: workflow runs did not succeed: {failed}; see {self.workdir}/plane.log")
+            raise SystemExit(f"bench: workflow runs did not succeed: {failed}\n{self._log_tail()}")
         return ended
+
+    def _log_tail(self, lines: int = 12) -> str:
+        log = self.workdir / "plane.log"  # in the temporary directory, gone once the bench exits
+        return "\n".join(log.read_text().splitlines()[-lines:]) if log.exists() else ""
 
     def throughput(self, count: int, profile: cProfile.Profile | None = None) -> tuple[float, float]:
         """(runs finished per second, runs started per second) for ``count`` runs started back to back."""
@@ -171,7 +178,7 @@ class PlaneSide:
         started = time.perf_counter()
         return count / (self.wait() - began), count / (started - began)
 
-    def drain(self, count: int) -> float:
+    def drain(self, count: int) -> tuple[float, "CpuUse"]:
         """Runs finished per second by the worker alone: ``count`` runs started while none runs, then a worker;
         from the first step started to the last run finished, by the plane's own timestamps."""
         from sqlalchemy import func
@@ -182,14 +189,15 @@ class PlaneSide:
         ids = [self.start() for _ in range(count)]
         worker = self.worker(warm=False)
         try:
-            self.wait()
+            with cpu_use(worker.pid) as cpu:
+                self.wait()
         finally:
             stop(worker)
         with Session(self.container.engine) as db:
             began = db.exec(select(func.min(StepRun.started_at)).where(col(StepRun.run_id).in_(ids))).one()
             ended = db.exec(select(func.max(WorkflowRun.finished_at)).where(col(WorkflowRun.id).in_(ids))).one()
         assert began is not None and ended is not None
-        return count / (ended - began).total_seconds()
+        return count / (ended - began).total_seconds(), cpu
 
     def latency(self, seconds: float) -> tuple[list[float], dict[str, list[float]], float]:
         """start -> finish of each run at RATE per second (the plane's own created_at and finished_at), the
@@ -274,7 +282,7 @@ class CelerySide:
         self.redis.delete(key)
         return count / (ended - began)
 
-    def drain(self, count: int) -> float:
+    def drain(self, count: int) -> tuple[float, "CpuUse"]:
         """Chains finished per second by the worker alone: ``count`` chains sent while none runs, then a
         worker; from its first take (the queue shrinks) to the last link having run."""
         key = f"{self.queue}-drain"
@@ -282,12 +290,13 @@ class CelerySide:
             self.send(key)
         worker = self.worker("prefork", WORKERS, warm=False)
         try:
-            began = poll(lambda: self.redis.llen(self.queue) < count, 60, "Celery to start", step=0.001)
-            ended = poll(lambda: self.redis.llen(key) >= count, 120, "Celery's chains to finish", step=0.005)
+            with cpu_use(worker.pid) as cpu:
+                began = poll(lambda: self.redis.llen(self.queue) < count, 60, "Celery to start", step=0.001)
+                ended = poll(lambda: self.redis.llen(key) >= count, 120, "Celery's chains to finish", step=0.005)
         finally:
             stop(worker)
         self.redis.delete(key)
-        return count / (ended - began)
+        return count / (ended - began), cpu
 
     def latency(self, seconds: float) -> tuple[list[float], float]:
         key = f"{self.queue}-latency"
@@ -300,10 +309,16 @@ class CelerySide:
 
     def cleanup(self) -> None:
         self.redis.delete(self.queue, *self.redis.scan_iter(f"*{self.queue}*"))
-        for key in self.redis.scan_iter("_kombu.binding.*"):  # the worker's remote-control bindings
-            members = [m for m in self.redis.smembers(key) if self.queue.encode() in m]
-            if members:
+        # The worker's remote-control reply queue sits in kombu's shared binding tables: unbind it, then drop
+        # deadlines of tables left empty (what kombu's own sweep would do later).
+        for key in self.redis.scan_iter("_kombu.binding*"):
+            if self.redis.type(key) == b"set" and (
+                    members := [m for m in self.redis.smembers(key) if self.queue.encode() in m]):
                 self.redis.srem(key, *members)
+        for exchange in self.redis.zrange("_kombu.binding_deadlines", 0, -1):
+            name = exchange.decode() if isinstance(exchange, bytes) else str(exchange)
+            if not self.redis.exists(f"_kombu.binding.{name}"):
+                self.redis.zrem("_kombu.binding_deadlines", name)
 
 
 SERVERS = {"postgres": "PostgreSQL", "redis-server": "Redis", "beam.smp": "RabbitMQ"}
@@ -366,7 +381,7 @@ def cpu_use(worker: int) -> Iterator[CpuUse]:
 
 # (file suffix, function, label): cumulative times, read from cProfile's statistics
 WORKER_PARTS = [("huey/consumer.py", "loop", "worker loop, all of it"),
-                ("app/plane/tasks/huey_plane.py", "dequeue", "  take the next task, ack the last (Redis)"),
+                ("app/plane/tasks/huey_plane.py", "dequeue", "  take the next task, ack the last (Redis; or idle)"),
                 ("app/workflows/runner.py", "step_started", "  record `started` (a PostgreSQL transaction)"),
                 ("bench/workflow_tasks.py", "noop", "  the no-op handler"),
                 ("app/workflows/runner.py", "_finish", "  record `succeeded`, dispatch what is next (transaction)"),
@@ -396,6 +411,8 @@ def _section(title: str, stats: dict[Any, Any], parts: list[tuple[str, str, str]
     lines = [f"  {title}:"]
     for suffix, function, label in [*parts, *COMMON_PARTS]:
         calls, seconds = _cumulative(stats, suffix, function)
+        if not calls:
+            continue
         lines.append(f"    {label:<62} {seconds * 1000 / runs:6.2f} ms   {calls / runs:5.1f} calls")
     return lines
 
@@ -447,60 +464,69 @@ def sides(workdir: Path) -> Iterator[tuple[PlaneSide, CelerySide]]:
 
 
 def report(count: int, seconds: float = 10.0, *, profile: bool = False) -> None:
-    load = os.getloadavg()[0]  # everything here shares 2 cores: other work on the machine skews the figures
     with tempfile.TemporaryDirectory() as directory, sides(Path(directory)) as (plane, celery):
+        phases: list[CpuUse] = []  # every measured stretch, to tell whether other work skewed it
         worker = plane.worker()
         try:
             with cpu_use(worker.pid) as plane_cpu:
                 plane_rate, start_rate = plane.throughput(count)
-            with cpu_use(worker.pid) as plane_steady:
+            with cpu_use(worker.pid) as steady:
                 plane_latency, split, plane_lag = plane.latency(seconds)
+            phases += [plane_cpu, steady]
         finally:
             stop(worker)
-        plane_drain = plane.drain(count)
-        celery_rates: dict[str, float] = {}
+        plane_alone, cpu = plane.drain(count)
+        phases.append(cpu)
+        rates: dict[str, float] = {}
         for pool, concurrency in (("prefork", WORKERS), ("threads", 4)):
             worker = celery.worker(pool, concurrency)
             try:
                 with cpu_use(worker.pid) as cpu:
-                    celery_rates[f"{pool} {concurrency}"] = celery.throughput(count)
+                    rates[f"{pool} {concurrency}"] = celery.throughput(count)
+                phases.append(cpu)
                 if pool == "prefork":
                     celery_cpu = cpu
-                    with cpu_use(worker.pid) as celery_steady:
+                    with cpu_use(worker.pid) as steady:
                         celery_latency, celery_lag = celery.latency(seconds)
+                    phases.append(steady)
             finally:
                 stop(worker)
-        celery_drain = celery.drain(count)
-        prefork = celery_rates[f"prefork {WORKERS}"]
-        short = plane_rate < prefork or percentiles(plane_latency)[1] > TARGET_P99_MS
-        if short or profile:
+        celery_alone, cpu = celery.drain(count)
+        phases.append(cpu)
+        prefork = rates[f"prefork {WORKERS}"]
+        if short := plane_rate < prefork or percentiles(plane_latency)[1] > TARGET_P99_MS:
             breakdown = profiled(plane, max(100, count // 2), Path(directory))
 
-    print(f"\nworkflows: an event + 2 chained no-op tasks; {count} back to back, then {RATE}/s for {seconds:.0f} s "
-          f"(load average before: {load:.2f} on {os.cpu_count()} cores)\n"
-          "  plane: PostgreSQL + Redis + RabbitMQ, each run started in a transaction of its own, by this process.\n"
-          "  Celery: the 2 tasks as a chain on the same Redis, no result backend; the event has no counterpart.\n"
-          "  end to end: from the first start while the worker runs; worker alone: started beforehand, then drained.")
-    print(f"{'':<38}{'end to end':>12}{'worker alone':>16}")
-    print(f"  plane, worker {WORKERS} processes{'':<14}{plane_rate:8.1f}/s{plane_drain:14.1f}/s   "
-          f"(starts alone: {start_rate:.0f}/s)")
-    for name, rate in celery_rates.items():
-        alone = f"{celery_drain:14.1f}/s" if name == f"prefork {WORKERS}" else f"{'-':>16}"
-        print(f"  Celery chain, {name:<22}{rate:8.1f}/s{alone}   plane/Celery = {plane_rate / rate:.2f}x")
-    print(f"  plane/Celery, prefork {WORKERS}{'':<13}{plane_rate / prefork:8.2f}x {plane_drain / celery_drain:13.2f}x")
-    print(f"\n  start -> finish at {RATE}/s, {WORKERS} worker processes         p50        p99   (target p99 < "
-          f"{TARGET_P99_MS:.0f} ms)")
-    for label, samples, lag, cpu in (("plane (run created_at -> finished_at)", plane_latency, plane_lag, plane_steady),
-                                     ("Celery (send -> last link ran)", celery_latency, celery_lag, celery_steady)):
+    print(f"\nworkflows: an event + 2 chained no-op tasks, {WORKERS} worker processes; {count} runs back to back, "
+          f"then {RATE}/s for {seconds:.0f} s\n"
+          "  plane: PostgreSQL + Redis + RabbitMQ; each run started by this process in a transaction of its own,\n"
+          "    every step recorded in PostgreSQL, tasks acked after they ran (at least once)\n"
+          "  Celery: the 2 tasks as a chain on the same Redis; its defaults: no result backend, acked before they\n"
+          "    run (at most once); the event has no counterpart\n"
+          "  end to end: first start to last finish while the worker runs; worker alone: runs started first, "
+          "then drained\n")
+    print(f"{'':<34}{'end to end':>12}{'worker alone':>15}")
+    print(f"  plane{'':<26}{plane_rate:10.1f}/s{plane_alone:13.1f}/s   (starts alone: {start_rate:.0f}/s)")
+    for name, rate in rates.items():
+        alone = f"{celery_alone:13.1f}/s" if rate == prefork else f"{'-':>15}"
+        print(f"  Celery chain, {name:<17}{rate:10.1f}/s{alone}")
+    for name, rate in rates.items():
+        alone = f"{plane_alone / celery_alone:13.2f}x" if rate == prefork else ""
+        print(f"  plane / Celery {name:<16}{plane_rate / rate:10.2f}x{alone}")
+    print(f"\n  start -> finish at {RATE}/s{'':<33}p50        p99   (target: p99 < {TARGET_P99_MS:.0f} ms)")
+    for label, samples, lag in (("plane (run's created_at -> finished_at)", plane_latency, plane_lag),
+                                ("Celery (sent -> last link ran)", celery_latency, celery_lag)):
         p50, p99 = percentiles(samples)
-        print(f"  {label:<42} {p50:6.1f} ms  {p99:6.1f} ms   ({len(samples)} runs; starts lagged <= {lag:.0f} ms; "
-              f"cores {cpu.share():.0%} busy, other processes {cpu.share('other processes'):.0%})")
-    print("  plane's runs split by their steps' timestamps:")
+        print(f"  {label:<45}{p50:6.1f} ms  {p99:6.1f} ms   ({len(samples)} runs, starts <= {lag:.0f} ms late)")
+    print("  the plane's, split by its steps' timestamps:")
     for name, values in split.items():
         p50, p99 = percentiles(values)
-        print(f"    {name:<75} {p50:6.1f} ms  {p99:6.1f} ms")
-    print("\n  CPU per workflow in the end-to-end runs (ms):")
+        print(f"    {name:<75}{p50:6.1f} ms  {p99:6.1f} ms")
+    print("\n  CPU per workflow, end to end (ms):")
     print(f"    plane:  {plane_cpu.describe(count)}")
-    print(f"    Celery: {celery_cpu.describe(count)}  (prefork {WORKERS})")
-    if short or profile:
+    print(f"    Celery: {celery_cpu.describe(count)} (prefork {WORKERS})")
+    if short:
         print(breakdown)
+    noise = max(phase.share("other processes") for phase in phases)
+    print(f"\n  other processes took up to {noise:.0%} of the cores in a measured stretch"
+          + ("; the figures above are skewed: run again on a quiet machine" if noise > 0.05 else ""))
