@@ -20,18 +20,11 @@ from pathlib import Path
 
 from redis import Redis
 
+from bench import wait
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
-
-
-def wait(condition: Callable[[], bool], timeout: float, what: str, step: float = 0.002) -> float:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return time.perf_counter()
-        time.sleep(step)
-    raise SystemExit(f"bench: timed out waiting for {what}")
 
 
 def start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

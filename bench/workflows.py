@@ -25,6 +25,8 @@ from typing import Any
 import psycopg
 from redis import Redis
 
+from bench import wait
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -59,16 +61,6 @@ id = "second"
 task = "bench.wf_noop"
 after = ["first"]
 """
-
-
-def poll(check: Callable[[], bool], timeout: float, what: str, step: float = 0.02) -> float:
-    """perf_counter() at the first check that holds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return time.perf_counter()
-        time.sleep(step)
-    raise SystemExit(f"bench: timed out waiting for {what}")
 
 
 def paced(count: int, rate: float, send: Callable[[int], None]) -> float:
@@ -155,7 +147,7 @@ class PlaneSide:
     def wait(self, timeout: float = 120) -> float:
         """When no run is left running; exits, showing the worker's log, if one did not succeed."""
         try:
-            ended = poll(lambda: "running" not in self.statuses(), timeout, "the plane's runs to finish")
+            ended = wait(lambda: "running" not in self.statuses(), timeout, "the plane's runs to finish", step=0.02)
         except SystemExit as exc:
             raise SystemExit(f"{exc}\n{self._log_tail()}") from None
         if failed := {k: v for k, v in self.statuses().items() if k != "succeeded"}:
@@ -278,7 +270,7 @@ class CelerySide:
         began = time.perf_counter()
         for _ in range(count):
             self.send(key)
-        ended = poll(lambda: self.redis.llen(key) >= count, 120, "Celery's chains to finish", step=0.005)
+        ended = wait(lambda: self.redis.llen(key) >= count, 120, "Celery's chains to finish", step=0.005)
         self.redis.delete(key)
         return count / (ended - began)
 
@@ -291,8 +283,8 @@ class CelerySide:
         worker = self.worker("prefork", WORKERS, warm=False)
         try:
             with cpu_use(worker.pid) as cpu:
-                began = poll(lambda: self.redis.llen(self.queue) < count, 60, "Celery to start", step=0.001)
-                ended = poll(lambda: self.redis.llen(key) >= count, 120, "Celery's chains to finish", step=0.005)
+                began = wait(lambda: self.redis.llen(self.queue) < count, 60, "Celery to start", step=0.001)
+                ended = wait(lambda: self.redis.llen(key) >= count, 120, "Celery's chains to finish", step=0.005)
         finally:
             stop(worker)
         self.redis.delete(key)
@@ -302,7 +294,7 @@ class CelerySide:
         key = f"{self.queue}-latency"
         count = int(RATE * seconds)
         lag = paced(count, RATE, lambda _: self.send(key))
-        poll(lambda: self.redis.llen(key) >= count, 60, "Celery's latency chains")
+        wait(lambda: self.redis.llen(key) >= count, 60, "Celery's latency chains", step=0.02)
         samples = [float(value) * 1000 for value in self.redis.lrange(key, 0, -1)]
         self.redis.delete(key)
         return samples, lag
