@@ -92,8 +92,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         container.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[Any]:
+    # Per test, not per session: Playwright's sync API keeps an event loop running in this thread while
+    # it is open, and under xdist other modules' tests (asyncio.run) share the thread between these.
     require_chromium()
     from playwright.sync_api import sync_playwright
 
@@ -116,7 +118,7 @@ def logged_in(browser: Any, server: Server, email: str) -> Any:
     return page
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def admin(browser: Any, server: Server) -> Iterator[Any]:
     """A page logged in as the admin; tests navigate it where they need."""
     page = logged_in(browser, server, ADMIN)
