@@ -3,6 +3,7 @@ from hypothesis import strategies as st
 
 from app.scheduling.loader import WorkflowInvalid, load_text
 from app.scheduling.spec import Schedule
+from tests.mutations import mutated
 
 VALID = """#:schema ./schema.json
 name = "monthly_signup_report"
@@ -33,35 +34,11 @@ values = st.sampled_from(['"a"', '"10m"', '"0s"', "3", "true", "[]", "{}", '"0 0
                           '{ workflow = "user_registration", task = "x" }', "[1, [2]]", '"user_registration"'])
 
 
-@st.composite
-def mutated(draw: st.DrawFn) -> str:
-    lines = list(LINES)
-    for _ in range(draw(st.integers(1, 4))):
-        if not lines:
-            break
-        index = draw(st.integers(0, len(lines) - 1))
-        action = draw(st.sampled_from(["delete", "duplicate", "swap", "replace", "insert", "truncate"]))
-        if action == "delete":
-            del lines[index]
-        elif action == "duplicate":
-            lines.insert(index, lines[index])
-        elif action == "swap":
-            other = draw(st.integers(0, len(lines) - 1))
-            lines[index], lines[other] = lines[other], lines[index]
-        elif action == "replace":
-            line = lines[index]
-            at = draw(st.integers(0, len(line)))
-            lines[index] = line[:at] + draw(junk) + line[at + draw(st.integers(0, 3)):]
-        elif action == "insert":
-            lines.insert(index, f"{draw(keys)} = {draw(values)}\n")
-        else:
-            text = "".join(lines)
-            return text[:draw(st.integers(0, len(text)))]
-    return "".join(lines)
+mutations = mutated(LINES, junk, keys, values)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(mutated())
+@given(mutations)
 def test_mutated_files_load_or_report_placed_problems(text: str) -> None:
     try:
         schedule = load_text(text, "mutated.toml", tasks=TASKS, workflows=WORKFLOWS, default_timezone="UTC")

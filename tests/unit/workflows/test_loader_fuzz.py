@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 from app.workflows.loader import WorkflowInvalid, load_text
 from app.workflows.locate import Locator
 from app.workflows.spec import Workflow
+from tests.mutations import mutated
 
 EXAMPLE = (Path(__file__).parents[3] / "workflows" / "user_registration.toml").read_text(encoding="utf-8")
 LINES = EXAMPLE.splitlines(keepends=True)
@@ -23,35 +24,11 @@ values = st.sampled_from(['"a"', '"welcome_email"', "3", "-1", "true", "[]", '["
                           '"steps.announce.status == 1 <"', '"fail_run"', '"record_onboarding"', "{}", "1979-05-27"])
 
 
-@st.composite
-def mutated(draw: st.DrawFn) -> str:
-    lines = list(LINES)
-    for _ in range(draw(st.integers(1, 4))):
-        index = draw(st.integers(0, max(len(lines) - 1, 0)))
-        action = draw(st.sampled_from(["delete", "duplicate", "swap", "replace", "insert", "truncate"]))
-        if not lines:
-            break
-        if action == "delete":
-            del lines[index]
-        elif action == "duplicate":
-            lines.insert(index, lines[index])
-        elif action == "swap":
-            other = draw(st.integers(0, len(lines) - 1))
-            lines[index], lines[other] = lines[other], lines[index]
-        elif action == "replace":
-            line = lines[index]
-            at = draw(st.integers(0, len(line)))
-            lines[index] = line[:at] + draw(junk) + line[at + draw(st.integers(0, 3)):]
-        elif action == "insert":
-            lines.insert(index, f"{draw(keys)} = {draw(values)}\n")
-        else:
-            text = "".join(lines)
-            return text[:draw(st.integers(0, len(text)))]
-    return "".join(lines)
+mutations = mutated(LINES, junk, keys, values)
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(mutated())
+@given(mutations)
 def test_mutated_files_load_or_report_placed_problems(text: str) -> None:
     try:
         workflow = load_text(text, "mutated.toml", tasks=TASKS, events=EVENTS)
