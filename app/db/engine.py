@@ -1,7 +1,8 @@
+import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 
 from app.config import DatabaseSettings
@@ -18,12 +19,37 @@ def make_engine(settings: DatabaseSettings, **overrides: Any) -> Engine:
     else:
         if url.drivername == "postgresql":
             url = url.set(drivername="postgresql+psycopg")
-        options.update(pool_size=settings.pool_size, max_overflow=settings.pool_size, pool_pre_ping=True)
+        options.update(pool_size=settings.pool_size, max_overflow=settings.pool_size)
     options.update(overrides)
     engine = create_engine(url, **options)
     if url.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _tune_sqlite)
+    else:
+        event.listen(engine.pool, "checkin", _note_checkin)
+        event.listen(engine.pool, "checkout", _ping_if_idle)
     return engine
+
+
+IDLE_BEFORE_PING = 2.0  # seconds
+
+
+def _note_checkin(_connection: Any, record: Any) -> None:
+    record.info["checked_in_at"] = time.monotonic()
+
+
+def _ping_if_idle(connection: Any, record: Any, _proxy: Any) -> None:
+    """Check a connection that sat idle in the pool before lending it (the server may have restarted or
+    dropped it meanwhile); one that was in use a moment ago is lent as it is. ``pool_pre_ping`` would
+    cost a round trip on every checkout, which on a busy worker is one per transaction."""
+    returned = record.info.get("checked_in_at")
+    if returned is None or time.monotonic() - returned < IDLE_BEFORE_PING:
+        return  # new, or busy a moment ago
+    try:
+        cursor = connection.cursor()
+        cursor.execute("SELECT 1")
+        cursor.close()
+    except Exception as error:  # the pool discards it and connects again
+        raise exc.DisconnectionError(str(error)) from error
 
 
 def _tune_sqlite(connection: Any, _record: Any) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, event, func, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -55,6 +55,7 @@ class WorkflowRunner:
         self.catalogue = catalogue
         self._task_present = task_present
         self.lease = lease
+        self._stored_versions: set[str] = set()  # definitions known to be in workflow_versions
 
     # -- starting ------------------------------------------------------------------------------
     def start(self, db: Session, name: str, raw_input: Any, *, correlation_id: str | None = None) -> Started:
@@ -63,7 +64,10 @@ class WorkflowRunner:
         workflow = self.catalogue.get(name)
         inputs = check_inputs(workflow, raw_input)
         now = _now()
-        _keep_version(db, workflow, now)
+        if workflow.version not in self._stored_versions:
+            _keep_version(db, workflow, now)
+            stored = self._stored_versions  # known once committed: a rolled-back start stored nothing
+            event.listen(db, "after_commit", lambda _: stored.add(workflow.version), once=True)
         run = WorkflowRun(id=uuid.uuid4().hex, workflow=workflow.name, version=workflow.version,
                           status=RunStatus.RUNNING.value, input=json.dumps(inputs), correlation_id=correlation_id,
                           created_at=now, updated_at=now)
@@ -79,16 +83,14 @@ class WorkflowRunner:
 
     # -- outcomes the worker reports -------------------------------------------------------------
     def step_started(self, envelope: Envelope) -> None:
-        with Session(self.engine) as db, db.begin():
+        with self.engine.begin() as connection:
             now = _now()
-            db.execute(update(StepRun).where(col(StepRun.run_id) == envelope.run_id,
-                                             col(StepRun.step_id) == envelope.step_id,
-                                             col(StepRun.status).in_(_live(IN_FLIGHT)))
-                       .values(status=StepStatus.RUNNING.value, attempts=envelope.attempt, updated_at=now,
-                               worker=f"{socket.gethostname()}:{os.getpid()}"))  # after the fork: its own pid
-            db.execute(update(StepRun).where(col(StepRun.run_id) == envelope.run_id,
-                                             col(StepRun.step_id) == envelope.step_id,
-                                             col(StepRun.started_at).is_(None)).values(started_at=now))
+            connection.execute(update(StepRun).where(col(StepRun.run_id) == envelope.run_id,
+                                                     col(StepRun.step_id) == envelope.step_id,
+                                                     col(StepRun.status).in_(_live(IN_FLIGHT)))
+                               .values(status=StepStatus.RUNNING.value, attempts=envelope.attempt, updated_at=now,
+                                       started_at=func.coalesce(col(StepRun.started_at), now),
+                                       worker=f"{socket.gethostname()}:{os.getpid()}"))  # after the fork: own pid
 
     def step_retrying(self, envelope: Envelope, error: str) -> None:
         with Session(self.engine) as db, db.begin():
@@ -190,10 +192,10 @@ class WorkflowRunner:
 
     # -- the machinery -------------------------------------------------------------------------
     def _lock(self, db: Session, run_id: str) -> tuple[WorkflowRun, Workflow, dict[str, StepRun]]:
-        touched = db.execute(update(WorkflowRun).where(col(WorkflowRun.id) == run_id).values(updated_at=_now()))
-        if not touched.rowcount:  # type: ignore[attr-defined]
+        run = db.execute(update(WorkflowRun).where(col(WorkflowRun.id) == run_id).values(updated_at=_now())
+                         .returning(WorkflowRun)).scalar_one_or_none()
+        if run is None:
             raise RunNotFound(run_id)
-        run = db.exec(select(WorkflowRun).where(WorkflowRun.id == run_id)).one()
         rows = {row.step_id: row for row in db.exec(select(StepRun).where(StepRun.run_id == run_id)).all()}
         return run, self.definition(db, run.version), rows
 
