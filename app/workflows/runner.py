@@ -82,31 +82,34 @@ class WorkflowRunner:
         return Started(run.id, workflow.name, workflow.version)
 
     # -- outcomes the worker reports -------------------------------------------------------------
-    def step_started(self, envelope: Envelope) -> None:
+    def step_started(self, envelope: Envelope, began: datetime) -> None:
+        """Show the step running (the plane calls this only for a handler that does not return quickly)."""
         with self.engine.begin() as connection:
-            now = _now()
             connection.execute(update(StepRun).where(col(StepRun.run_id) == envelope.run_id,
                                                      col(StepRun.step_id) == envelope.step_id,
                                                      col(StepRun.status).in_(_live(IN_FLIGHT)))
-                               .values(status=StepStatus.RUNNING.value, attempts=envelope.attempt, updated_at=now,
-                                       started_at=func.coalesce(col(StepRun.started_at), now),
-                                       worker=f"{socket.gethostname()}:{os.getpid()}"))  # after the fork: own pid
+                               .values(status=StepStatus.RUNNING.value, attempts=envelope.attempt, updated_at=_now(),
+                                       started_at=func.coalesce(col(StepRun.started_at), began),
+                                       worker=_worker()))
 
-    def step_retrying(self, envelope: Envelope, error: str) -> None:
-        with Session(self.engine) as db, db.begin():
-            db.execute(update(StepRun).where(col(StepRun.run_id) == envelope.run_id,
-                                             col(StepRun.step_id) == envelope.step_id,
-                                             col(StepRun.status).in_(_live(IN_FLIGHT)))
-                       .values(status=StepStatus.RETRYING.value, error=error[:2000], updated_at=_now()))
+    def step_retrying(self, envelope: Envelope, error: str, began: datetime | None = None) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(update(StepRun).where(col(StepRun.run_id) == envelope.run_id,
+                                                     col(StepRun.step_id) == envelope.step_id,
+                                                     col(StepRun.status).in_(_live(IN_FLIGHT)))
+                               .values(status=StepStatus.RETRYING.value, error=error[:2000], updated_at=_now(),
+                                       attempts=envelope.attempt, worker=_worker(),
+                                       started_at=func.coalesce(col(StepRun.started_at), began or _now())))
 
-    def step_succeeded(self, envelope: Envelope, output: Mapping[str, Any] | None) -> None:
-        self._finish(envelope, StepStatus.SUCCEEDED, output=output)
+    def step_succeeded(self, envelope: Envelope, output: Mapping[str, Any] | None,
+                       began: datetime | None = None) -> None:
+        self._finish(envelope, StepStatus.SUCCEEDED, output=output, began=began)
 
-    def step_dead(self, envelope: Envelope, error: str) -> None:
-        self._finish(envelope, StepStatus.DEAD, error=error)
+    def step_dead(self, envelope: Envelope, error: str, began: datetime | None = None) -> None:
+        self._finish(envelope, StepStatus.DEAD, error=error, began=began)
 
     def _finish(self, envelope: Envelope, status: StepStatus, *, output: Mapping[str, Any] | None = None,
-                error: str | None = None) -> None:
+                error: str | None = None, began: datetime | None = None) -> None:
         assert envelope.run_id and envelope.step_id
         with Session(self.engine, expire_on_commit=False) as db, db.begin():
             run, workflow, rows = self._lock(db, envelope.run_id)
@@ -121,6 +124,8 @@ class WorkflowRunner:
             now = _now()
             row.status, row.finished_at, row.updated_at = status.value, now, now
             row.attempts = max(row.attempts, envelope.attempt)
+            if began is not None:  # a quick step's start is recorded here, with its outcome
+                row.started_at, row.worker = row.started_at or began, _worker()
             row.output = json.dumps(dict(output)) if output is not None else row.output
             row.error = error[:10_000] if error else (None if status is StepStatus.SUCCEEDED else row.error)
             self._advance(db, run, workflow, rows)
@@ -278,6 +283,10 @@ class WorkflowRunner:
             options["unique_key"] = str(step.unique.key.render(values))
             options["unique_ttl"] = step.unique.ttl
         return options
+
+
+def _worker() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"  # called after the fork: the worker process's own pid
 
 
 def _reopen(run: WorkflowRun, rows: Mapping[str, StepRun]) -> None:

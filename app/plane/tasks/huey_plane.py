@@ -21,6 +21,7 @@ from app import logs
 from app.plane.envelope import Envelope
 from app.plane.tasks.policy import TaskOptions
 from app.plane.tasks.registry import PermanentError, TaskRegistry, TaskSpec
+from app.plane.tasks.starts import StartMarks
 from app.plane.tasks.storage import Ack, LeasedStorage
 
 log = logging.getLogger(__name__)
@@ -46,13 +47,14 @@ class Context:
 class StepObserver(Protocol):
     """Told about tasks that carry a workflow step (their envelope has run and step ids)."""
 
-    def step_started(self, envelope: Envelope) -> None: ...
+    def step_started(self, envelope: Envelope, began: datetime) -> None: ...
 
-    def step_succeeded(self, envelope: Envelope, output: Mapping[str, Any] | None) -> None: ...
+    def step_succeeded(self, envelope: Envelope, output: Mapping[str, Any] | None,
+                       began: datetime | None = None) -> None: ...
 
-    def step_retrying(self, envelope: Envelope, error: str) -> None: ...
+    def step_retrying(self, envelope: Envelope, error: str, began: datetime | None = None) -> None: ...
 
-    def step_dead(self, envelope: Envelope, error: str) -> None: ...
+    def step_dead(self, envelope: Envelope, error: str, began: datetime | None = None) -> None: ...
 
 
 class ProcessLocal:
@@ -96,6 +98,7 @@ class PlaneHuey(Huey):  # type: ignore[misc]
         self.services = ProcessLocal(services)
         self._on_dead = on_dead
         self.steps: StepObserver | None = None  # set once the workflow runner exists (it needs the plane)
+        self._starts = StartMarks(self._mark_running)
         self._interrupted: set[str] = set()
         self._unrecorded: set[str] = set()
         self._local = threading.local()  # the finished task's ack, sent with the next take
@@ -124,22 +127,30 @@ class PlaneHuey(Huey):  # type: ignore[misc]
                 task.retries = 0
                 raise PermanentError(f"undecodable envelope: {exc}") from exc
             step = self.steps if envelope.run_id and envelope.step_id else None
+            task._began = began = datetime.now(UTC)  # the step's outcome records it as its start
             if step is not None:
-                step.step_started(envelope)
+                self._starts.begin(envelope, began)
             try:
                 result = spec.handler(Context(envelope, self.services.get()), envelope.payload)
             except PermanentError:
                 task.retries = 0  # Huey then treats this failure as final
                 raise
+            finally:
+                if step is not None:
+                    self._starts.end()
             output = dict(result) if result is not None else None
             if step is not None:  # before the ack: if recording fails, the task runs again (handlers dedupe)
-                step.step_succeeded(envelope, output)
+                step.step_succeeded(envelope, output, began)
             return output
 
         run.__name__ = spec.name
         run.__module__ = "flowplane"  # Huey names the task "flowplane.<name>"
         wrapper = self.task(name=spec.name, context=True)(run)
         self.task_classes[spec.name] = wrapper.task_class
+
+    def _mark_running(self, envelope: Envelope, began: datetime) -> None:
+        if self.steps is not None:
+            self.steps.step_started(envelope, began)
 
     def build_task(self, envelope: Envelope, options: TaskOptions) -> Task:
         if envelope.type not in self.task_classes:
@@ -239,16 +250,16 @@ class PlaneHuey(Huey):  # type: ignore[misc]
         if task.retries == 0:
             self._dead(task, error, "".join(traceback.format_exception(exc)) if exc else "")
         else:
-            self._tell_step(task, lambda steps, envelope: steps.step_retrying(envelope, error))
+            self._retrying(task, error)
 
-    def _tell_step(self, task: Task, tell: Callable[[StepObserver, Envelope], None]) -> None:
+    def _retrying(self, task: Task, error: str) -> None:
         try:
             envelope = Envelope.from_json(task.args[0])
         except (ValueError, KeyError, TypeError):
             return
         if self.steps is not None and envelope.run_id and envelope.step_id:
             try:
-                tell(self.steps, envelope)
+                self.steps.step_retrying(envelope, error, getattr(task, "_began", None))
             except Exception:  # only visibility is lost: the outcome that matters is recorded on finish
                 log.warning("could not record progress of step %s of run %s", envelope.step_id, envelope.run_id,
                             exc_info=True)
@@ -259,7 +270,7 @@ class PlaneHuey(Huey):  # type: ignore[misc]
         if task.retries == 0:
             self._dead(task, error, "")
         else:
-            self._tell_step(task, lambda steps, envelope: steps.step_retrying(envelope, error))
+            self._retrying(task, error)
 
     def _note_interrupted(self, signal: str, task: Task) -> None:
         self._interrupted.add(task.id)
@@ -277,7 +288,7 @@ class PlaneHuey(Huey):  # type: ignore[misc]
         try:
             self._on_dead(failure)
             if self.steps is not None and envelope.run_id and envelope.step_id:
-                self.steps.step_dead(envelope, error)
+                self.steps.step_dead(envelope, error, getattr(task, "_began", None))
         except Exception:
             log.exception("could not record dead letter %s; leaving it leased for redelivery", task.id)
             self._unrecorded.add(task.id)
