@@ -20,6 +20,7 @@ from sqlmodel import Session, col
 from app.db.models import OutboxMessage, TaskUniqueKey
 from app.domain.events import EventCatalogue
 from app.plane.envelope import Envelope
+from app.plane.sent import SentRows
 from app.plane.tasks.policy import Priority, RetryPolicy, TaskOptions
 from app.plane.tasks.registry import TaskRegistry
 
@@ -55,6 +56,7 @@ class Plane:
         self._send_event = send_event
         self._send_events = send_events
         self.events_enabled = events_enabled and send_event is not None
+        self.sent = SentRows(engine)
 
     def publish(self, event: str, payload: dict[str, Any], *, session: Session | None = None,
                 headers: dict[str, Any] | None = None, priority: int = 0, correlation_id: str | None = None,
@@ -141,13 +143,13 @@ class Plane:
 
     def _on_commit(self, session: Session) -> None:
         pending = session.info.pop(_PENDING, [])
-        sent = [outbox_id for outbox_id, envelope, options in pending if self._try_send(envelope, options)]
-        if sent:
-            try:
-                with self.engine.begin() as connection:
-                    connection.execute(delete(OutboxMessage).where(col(OutboxMessage.id).in_(sent)))
-            except Exception:  # the relay will send them again; handlers dedupe by idempotency key
-                log.warning("could not clear %d sent outbox rows", len(sent), exc_info=True)
+        self.sent.add([outbox_id for outbox_id, envelope, options in pending
+                       if outbox_id is not None and self._try_send(envelope, options)])
+
+    def close(self) -> None:
+        """Before the process stops: wait for the rows it sent to be cleared (else the relay sends them again)."""
+        if not self.sent.flush():
+            log.warning("sent outbox rows are still being cleared; the relay may send some of them again")
 
     def _try_send(self, envelope: Envelope, options: Any) -> bool:
         try:
@@ -176,6 +178,8 @@ class Plane:
             sent: list[int] = []
             events: list[tuple[int, Envelope, dict[str, Any]]] = []
             for row in session.execute(query).scalars():
+                if row.id in self.sent:
+                    continue  # this process sent it a moment ago; its delete is on the way
                 if row.kind == "event" and self._send_events is not None:
                     events.append((row.id or 0, Envelope.from_json(row.envelope), json.loads(row.options)))
                     continue

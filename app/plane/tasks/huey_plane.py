@@ -99,6 +99,7 @@ class PlaneHuey(Huey):  # type: ignore[misc]
         self._on_dead = on_dead
         self.steps: StepObserver | None = None  # set once the workflow runner exists (it needs the plane)
         self._starts = StartMarks(self._mark_running)
+        self.at_worker_stop: list[Callable[[], None]] = []  # each worker process calls these as it stops
         self._interrupted: set[str] = set()
         self._unrecorded: set[str] = set()
         self._local = threading.local()  # the finished task's ack, sent with the next take

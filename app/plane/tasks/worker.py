@@ -32,6 +32,11 @@ class LeasedWorker(Worker):  # type: ignore[misc]
             self.huey.flush_ack()
         except Exception as exc:  # the lease lapses and the finished task runs once more: never lost
             log.warning("could not ack the last task: %s", exc)
+        for hook in self.huey.at_worker_stop:
+            try:
+                hook()
+            except Exception:
+                log.warning("a stop hook failed", exc_info=True)
         super().shutdown()
 
     def _heartbeat(self, interval: float) -> None:

@@ -1,0 +1,62 @@
+"""Clearing outbox rows once their message went out, off the sender's path. The commit that wrote a
+row returns as soon as the message is on its broker; a thread of the process deletes the rows sent
+meanwhile in one statement, so a busy process pays one transaction per batch instead of one per
+commit. A row whose delete is lost (the process killed first) is sent again by the relay: handlers
+take messages at least once and dedupe by their idempotency key."""
+
+import logging
+import os
+import threading
+from collections.abc import Iterable
+
+from sqlalchemy import Engine, delete
+from sqlmodel import col
+
+from app.db.models import OutboxMessage
+
+log = logging.getLogger(__name__)
+BATCH = 1000
+
+
+class SentRows:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._changed = threading.Condition()
+        self._pending: set[int] = set()
+        self._deleting: set[int] = set()
+        self._busy = False
+        self._thread_pid = -1  # the thread runs in the process that sends: threads don't cross a fork
+
+    def add(self, ids: Iterable[int]) -> None:
+        with self._changed:
+            if self._thread_pid != os.getpid():
+                self._thread_pid, self._pending, self._deleting, self._busy = os.getpid(), set(), set(), False
+                threading.Thread(target=self._run, name="outbox-sent-rows", daemon=True).start()
+            self._pending.update(ids)
+            self._changed.notify_all()
+
+    def __contains__(self, outbox_id: int) -> bool:
+        """Sent and not deleted yet: the relay leaves it alone."""
+        with self._changed:
+            return outbox_id in self._pending or outbox_id in self._deleting
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every row sent so far is deleted (a process about to stop); False on timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: not self._pending and not self._busy, timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: bool(self._pending))
+                self._deleting = set(sorted(self._pending)[:BATCH])
+                self._pending -= self._deleting
+                self._busy = True
+            try:
+                with self.engine.begin() as connection:
+                    connection.execute(delete(OutboxMessage).where(col(OutboxMessage.id).in_(self._deleting)))
+            except Exception:  # the relay sends them again; handlers dedupe by idempotency key
+                log.warning("could not clear %d sent outbox rows", len(self._deleting), exc_info=True)
+            with self._changed:
+                self._deleting, self._busy = set(), False
+                self._changed.notify_all()
