@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, event, select
+from sqlalchemy import Engine, delete, event, inspect, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
@@ -82,9 +82,8 @@ class Plane:
     def _write_event(self, session: Session, envelope: Envelope, options: dict[str, Any]) -> None:
         row = OutboxMessage(kind="event", envelope=envelope.to_json(), options=json.dumps(options),
                             created_at=_now())
-        session.add(row)
-        session.flush()
-        self._after_commit(session).append((row.id, envelope, options))
+        session.add(row)  # flushed with the caller's other writes
+        self._after_commit(session).append((row, envelope, options))
 
     def enqueue(self, task: str, payload: dict[str, Any], *, session: Session | None = None,
                 priority: Priority | str | None = None, delay: timedelta | None = None,
@@ -129,22 +128,22 @@ class Plane:
     def resend(self, session: Session, envelope: Envelope, options: TaskOptions) -> None:
         """Write an already-built task to the outbox of ``session``'s transaction."""
         row = OutboxMessage(kind="task", envelope=envelope.to_json(), options=options.to_json(), created_at=_now())
-        session.add(row)
-        session.flush()
-        self._after_commit(session).append((row.id, envelope, options))
+        session.add(row)  # flushed with the caller's other writes
+        self._after_commit(session).append((row, envelope, options))
 
-    def _after_commit(self, session: Session) -> list[tuple[int | None, Envelope, Any]]:
+    def _after_commit(self, session: Session) -> list[tuple[OutboxMessage, Envelope, Any]]:
         if not session.info.get(_LISTENING):
             session.info[_LISTENING] = True  # listeners stay for the session's life; it is short
             event.listen(session, "after_commit", self._on_commit)
             event.listen(session, "after_rollback", _forget)
-        pending: list[tuple[int | None, Envelope, Any]] = session.info.setdefault(_PENDING, [])
+        pending: list[tuple[OutboxMessage, Envelope, Any]] = session.info.setdefault(_PENDING, [])
         return pending
 
     def _on_commit(self, session: Session) -> None:
         pending = session.info.pop(_PENDING, [])
-        self.sent.add([outbox_id for outbox_id, envelope, options in pending
-                       if outbox_id is not None and self._try_send(envelope, options)])
+        sent = [row for row, envelope, options in pending if self._try_send(envelope, options)]
+        # Each row's id from its identity: reading an attribute the commit expired would query the database
+        self.sent.add([identity[0] for identity in (inspect(row).identity for row in sent) if identity])
 
     def close(self) -> None:
         """Before the process stops: wait for the rows it sent to be cleared (else the relay sends them again)."""

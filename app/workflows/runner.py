@@ -74,10 +74,11 @@ class WorkflowRunner:
         run.correlation_id = correlation_id or run.id
         db.add(run)
         db.flush()  # the run row before its steps' (foreign keys)
+        # Decided before the steps are written: they are inserted as they leave the start, with their outbox
+        # rows, a statement per table, instead of inserted and then updated
         rows = {step.id: StepRun(run_id=run.id, step_id=step.id, kind=step.kind, target=step.target,
                                  status=StepStatus.WAITING.value, updated_at=now) for step in workflow.steps}
         db.add_all(rows.values())
-        db.flush()
         self._advance(db, run, workflow, rows)
         return Started(run.id, workflow.name, workflow.version)
 
