@@ -26,6 +26,7 @@ from app.plane.tasks.policy import RetryPolicy
 from app.workflows.catalogue import WorkflowCatalogue
 from app.workflows.engine import FINISHED, IN_FLIGHT, RunStatus, StepState, StepStatus, context, decide
 from app.workflows.inputs import check_inputs
+from app.workflows.records import Loaded, RunRecord, StepRecord, insert_run, lock
 from app.workflows.spec import Step, Workflow
 
 log = logging.getLogger(__name__)
@@ -68,18 +69,14 @@ class WorkflowRunner:
             _keep_version(db, workflow, now)
             stored = self._stored_versions  # known once committed: a rolled-back start stored nothing
             event.listen(db, "after_commit", lambda _: stored.add(workflow.version), once=True)
-        run = WorkflowRun(id=uuid.uuid4().hex, workflow=workflow.name, version=workflow.version,
-                          status=RunStatus.RUNNING.value, input=json.dumps(inputs), correlation_id=correlation_id,
-                          created_at=now, updated_at=now)
-        run.correlation_id = correlation_id or run.id
-        db.add(run)
-        db.flush()  # the run row before its steps' (foreign keys)
-        # Decided before the steps are written: they are inserted as they leave the start, with their outbox
-        # rows, a statement per table, instead of inserted and then updated
-        rows = {step.id: StepRun(run_id=run.id, step_id=step.id, kind=step.kind, target=step.target,
-                                 status=StepStatus.WAITING.value, updated_at=now) for step in workflow.steps}
-        db.add_all(rows.values())
-        self._advance(db, run, workflow, rows)
+        run_id = uuid.uuid4().hex
+        run = RunRecord(id=run_id, workflow=workflow.name, version=workflow.version, status=RunStatus.RUNNING.value,
+                        input=json.dumps(inputs), correlation_id=correlation_id or run_id, error=None,
+                        created_at=now, updated_at=now, finished_at=None)
+        rows = {step.id: StepRecord(run_id=run.id, step_id=step.id, kind=step.kind, target=step.target,
+                                    status=StepStatus.WAITING.value, updated_at=now) for step in workflow.steps}
+        self._advance(db, run, workflow, rows)  # decided first: the steps are inserted as they leave the start
+        insert_run(db.connection(), run, rows)
         return Started(run.id, workflow.name, workflow.version)
 
     # -- outcomes the worker reports -------------------------------------------------------------
@@ -113,7 +110,8 @@ class WorkflowRunner:
                 error: str | None = None, began: datetime | None = None) -> None:
         assert envelope.run_id and envelope.step_id
         with Session(self.engine, expire_on_commit=False) as db, db.begin():
-            run, workflow, rows = self._lock(db, envelope.run_id)
+            loaded, workflow = self._lock(db, envelope.run_id)
+            run, rows = loaded.run, loaded.steps
             row = rows.get(envelope.step_id)
             if row is not None and row.status == StepStatus.DEAD.value and status is StepStatus.SUCCEEDED:
                 _reopen(run, rows)  # an operator retried the step's dead letter and it went through
@@ -130,12 +128,14 @@ class WorkflowRunner:
             row.output = json.dumps(dict(output)) if output is not None else row.output
             row.error = error[:10_000] if error else (None if status is StepStatus.SUCCEEDED else row.error)
             self._advance(db, run, workflow, rows)
+            loaded.save(db.connection())
 
     # -- operators -----------------------------------------------------------------------------
     def retry(self, run_id: str) -> list[str]:
         """Send dead steps again and resume the run (what it cancelled may start again); the dead steps' ids."""
         with Session(self.engine, expire_on_commit=False) as db, db.begin():
-            run, workflow, rows = self._lock(db, run_id)
+            loaded, workflow = self._lock(db, run_id)
+            run, rows = loaded.run, loaded.steps
             dead = [row for row in rows.values() if row.status == StepStatus.DEAD.value]
             now = _now()
             for row in dead:
@@ -143,13 +143,15 @@ class WorkflowRunner:
             if dead:
                 _reopen(run, rows)
                 self._advance(db, run, workflow, rows, resend=True)
+                loaded.save(db.connection())
             return [row.step_id for row in dead]
 
     def cancel(self, run_id: str, reason: str) -> bool:
         """Stop a running run: steps not yet finished are cancelled and whatever they report later is
         ignored (a task already in a queue still runs; its handler's idempotency key keeps that safe)."""
         with Session(self.engine, expire_on_commit=False) as db, db.begin():
-            run, _, rows = self._lock(db, run_id)
+            loaded, _ = self._lock(db, run_id)
+            run, rows = loaded.run, loaded.steps
             if run.status != RunStatus.RUNNING.value:
                 return False
             now = _now()
@@ -157,7 +159,7 @@ class WorkflowRunner:
                 if StepStatus(row.status) not in FINISHED:
                     _set(row, StepStatus.CANCELLED, now)
             run.status, run.error, run.finished_at, run.updated_at = RunStatus.CANCELLED.value, reason, now, now
-            db.add(run)
+            loaded.save(db.connection())
             return True
 
     def status(self, run_id: str) -> str | None:
@@ -181,13 +183,14 @@ class WorkflowRunner:
                                .values(updated_at=_now()))
                 continue
             with Session(self.engine, expire_on_commit=False) as db, db.begin():
-                run, workflow, rows = self._lock(db, run_id)
-                row = rows[step_id]
-                if StepStatus(row.status) not in IN_FLIGHT or row.updated_at >= cutoff:
+                loaded, workflow = self._lock(db, run_id)
+                row = loaded.steps[step_id]
+                if StepStatus(row.status) not in IN_FLIGHT or (row.updated_at and row.updated_at >= cutoff):
                     continue  # it moved while we looked
                 log.warning("step %s of run %s: task %s is in no queue; dispatching it again", step_id, run_id,
                             task_id)
-                self._dispatch(db, run, workflow, workflow.step(step_id), rows, resend=True)
+                self._dispatch(db, loaded.run, workflow, workflow.step(step_id), loaded.steps, resend=True)
+                loaded.save(db.connection())
                 resent += 1
         return resent
 
@@ -197,13 +200,11 @@ class WorkflowRunner:
             return db.exec(query.limit(1)).first() is not None
 
     # -- the machinery -------------------------------------------------------------------------
-    def _lock(self, db: Session, run_id: str) -> tuple[WorkflowRun, Workflow, dict[str, StepRun]]:
-        run = db.execute(update(WorkflowRun).where(col(WorkflowRun.id) == run_id).values(updated_at=_now())
-                         .returning(WorkflowRun)).scalar_one_or_none()
-        if run is None:
+    def _lock(self, db: Session, run_id: str) -> tuple[Loaded, Workflow]:
+        loaded = lock(db.connection(), run_id, _now())
+        if loaded is None:
             raise RunNotFound(run_id)
-        rows = {row.step_id: row for row in db.exec(select(StepRun).where(StepRun.run_id == run_id)).all()}
-        return run, self.definition(db, run.version), rows
+        return loaded, self.definition(db, loaded.run.version)
 
     def definition(self, db: Session, version: str) -> Workflow:
         def stored() -> tuple[str, str]:
@@ -214,7 +215,7 @@ class WorkflowRunner:
 
         return self.catalogue.version(version, stored)
 
-    def _advance(self, db: Session, run: WorkflowRun, workflow: Workflow, rows: dict[str, StepRun],
+    def _advance(self, db: Session, run: RunRecord, workflow: Workflow, rows: dict[str, StepRecord],
                  *, resend: bool = False) -> None:
         inputs = json.loads(run.input)
         while True:
@@ -234,10 +235,9 @@ class WorkflowRunner:
                     failed = [row for row in rows.values() if row.status == StepStatus.DEAD.value]
                     run.error = "; ".join(f"{row.step_id}: {row.error}" for row in failed)[:10_000] or None
                     log.info("run %s of %s %s", run.id, run.workflow, run.status)
-                db.add(run)
                 return
 
-    def _dispatch(self, db: Session, run: WorkflowRun, workflow: Workflow, step: Step, rows: dict[str, StepRun],
+    def _dispatch(self, db: Session, run: RunRecord, workflow: Workflow, step: Step, rows: dict[str, StepRecord],
                   *, resend: bool = False) -> None:
         row = rows[step.id]
         values = context(json.loads(run.input), _states(rows))
@@ -290,7 +290,7 @@ def _worker() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"  # called after the fork: the worker process's own pid
 
 
-def _reopen(run: WorkflowRun, rows: Mapping[str, StepRun]) -> None:
+def _reopen(run: RunRecord, rows: Mapping[str, StepRecord]) -> None:
     """Resume a run that had failed: what it cancelled may start again."""
     for row in rows.values():
         if row.status == StepStatus.CANCELLED.value:
@@ -311,12 +311,12 @@ def _live(statuses: Iterable[StepStatus]) -> list[str]:
     return [status.value for status in statuses]
 
 
-def _states(rows: Mapping[str, StepRun]) -> dict[str, StepState]:
+def _states(rows: Mapping[str, StepRecord]) -> dict[str, StepState]:
     return {step_id: StepState(StepStatus(row.status), json.loads(row.output) if row.output else None)
             for step_id, row in rows.items()}
 
 
-def _set(row: StepRun, status: StepStatus, now: datetime, *, output: Mapping[str, Any] | None = None,
+def _set(row: StepRecord, status: StepStatus, now: datetime, *, output: Mapping[str, Any] | None = None,
          error: str | None = None) -> None:
     row.status, row.updated_at = status.value, now
     row.finished_at = now if status in FINISHED else None

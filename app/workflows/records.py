@@ -1,0 +1,107 @@
+"""A run and its steps as plain records, read and written with Core statements. Every outcome a worker
+reports loads one run and writes a few of its rows: the ORM's identity map and unit of work cost more
+than those statements do, so the runner keeps to these. The ORM models stay the schema's one source."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, and_, bindparam, insert, select, update
+
+from app.db.models import StepRun, WorkflowRun
+
+RUNS: Table = WorkflowRun.__table__  # type: ignore[attr-defined]
+STEPS: Table = StepRun.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(slots=True)
+class RunRecord:
+    id: str
+    workflow: str
+    version: str
+    status: str
+    input: str
+    correlation_id: str | None
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+
+@dataclass(slots=True)
+class StepRecord:
+    run_id: str
+    step_id: str
+    kind: str
+    target: str
+    status: str
+    attempts: int = 0
+    task_id: str | None = None
+    worker: str | None = None
+    output: str | None = None
+    error: str | None = None
+    ready_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+RUN_FIELDS = tuple(field.name for field in fields(RunRecord))
+STEP_FIELDS = tuple(field.name for field in fields(StepRecord))
+_RUN_CHANGES = ("status", "error", "updated_at", "finished_at")  # what the runner ever changes in a run
+_STEP_CHANGES = tuple(name for name in STEP_FIELDS if name not in ("run_id", "step_id", "kind", "target"))
+
+_LOCK = (update(RUNS).where(RUNS.c.id == bindparam("run_id")).values(updated_at=bindparam("now"))
+         .returning(*(RUNS.c[name] for name in RUN_FIELDS)))
+_STEPS = select(*(STEPS.c[name] for name in STEP_FIELDS)).where(STEPS.c.run_id == bindparam("run_id"))
+_SAVE_RUN = (update(RUNS).where(RUNS.c.id == bindparam("key_id"))
+             .values({name: bindparam(f"v_{name}") for name in _RUN_CHANGES}))
+_SAVE_STEP = (update(STEPS).where(and_(STEPS.c.run_id == bindparam("key_run_id"),
+                                       STEPS.c.step_id == bindparam("key_step_id")))
+              .values({name: bindparam(f"v_{name}") for name in _STEP_CHANGES}))
+
+
+class Loaded:
+    """A locked run, its steps, and what they were when read: saving writes only what changed since."""
+
+    def __init__(self, run: RunRecord, steps: dict[str, StepRecord]) -> None:
+        self.run = run
+        self.steps = steps
+        self._run_was = _values(run, _RUN_CHANGES)
+        self._steps_were = {key: _values(step, _STEP_CHANGES) for key, step in steps.items()}
+
+    def save(self, connection: Connection) -> None:
+        if _values(self.run, _RUN_CHANGES) != self._run_was:
+            connection.execute(_SAVE_RUN, {"key_id": self.run.id, **_as_dict(self.run, _RUN_CHANGES, "v_")})
+        changed = [{"key_run_id": step.run_id, "key_step_id": step.step_id, **_as_dict(step, _STEP_CHANGES, "v_")}
+                   for key, step in self.steps.items() if _values(step, _STEP_CHANGES) != self._steps_were[key]]
+        if changed:
+            connection.execute(_SAVE_STEP, changed)  # one statement, executemany when several changed
+        self._run_was = _values(self.run, _RUN_CHANGES)
+        self._steps_were = {key: _values(step, _STEP_CHANGES) for key, step in self.steps.items()}
+
+
+def lock(connection: Connection, run_id: str, now: datetime) -> Loaded | None:
+    """Touch the run's row first (a row lock on PostgreSQL, the write lock on SQLite: outcomes of one run
+    are serialised), then read its steps; None when there is no such run."""
+    row = connection.execute(_LOCK, {"run_id": run_id, "now": now}).first()
+    if row is None:
+        return None
+    steps = {step.step_id: step for step in (StepRecord(*values) for values in
+                                             connection.execute(_STEPS, {"run_id": run_id}))}
+    return Loaded(RunRecord(*row), steps)
+
+
+def insert_run(connection: Connection, run: RunRecord, steps: Mapping[str, StepRecord]) -> None:
+    """Write a new run and its steps: two statements."""
+    connection.execute(insert(RUNS), _as_dict(run, RUN_FIELDS))
+    connection.execute(insert(STEPS), [_as_dict(step, STEP_FIELDS) for step in steps.values()])
+
+
+def _values(record: Any, names: tuple[str, ...]) -> tuple[Any, ...]:
+    return tuple(getattr(record, name) for name in names)
+
+
+def _as_dict(record: Any, names: tuple[str, ...], prefix: str = "") -> dict[str, Any]:
+    return {prefix + name: getattr(record, name) for name in names}
