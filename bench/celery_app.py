@@ -1,4 +1,5 @@
-"""Celery with a Redis broker, default settings but no result backend."""
+"""Celery with a Redis broker, default settings but no result backend; with BENCH_CELERY_DURABLE set, acks late
+and a Redis result backend."""
 
 import os
 import time
@@ -9,6 +10,12 @@ from redis import Redis
 app = Celery("bench", broker=os.environ.get("BENCH_REDIS_URL"))
 app.conf.update(task_default_queue=os.environ.get("BENCH_CELERY_QUEUE", "bench"), worker_hijack_root_logger=False,
                 broker_connection_retry_on_startup=True)
+if os.environ.get("BENCH_CELERY_DURABLE"):
+    # Guarantees nearer the plane's: acked after it ran (at least once), and each link's outcome kept in Redis
+    app.conf.update(task_acks_late=True, task_reject_on_worker_lost=True, result_backend=os.environ["BENCH_REDIS_URL"],
+                    result_backend_transport_options={
+                        "global_keyprefix": f"{os.environ.get('BENCH_CELERY_QUEUE', 'bench')}:"},
+                    result_expires=600)
 _redis: Redis | None = None
 
 
