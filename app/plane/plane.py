@@ -149,6 +149,7 @@ class Plane:
         """Before the process stops: wait for the rows it sent to be cleared (else the relay sends them again)."""
         if not self.sent.flush():
             log.warning("sent outbox rows are still being cleared; the relay may send some of them again")
+        self.sent.stop()
 
     def _try_send(self, envelope: Envelope, options: Any) -> bool:
         try:

@@ -24,14 +24,18 @@ class SentRows:
         self._changed = threading.Condition()
         self._pending: set[int] = set()
         self._deleting: set[int] = set()
-        self._busy = False
-        self._thread_pid = -1  # the thread runs in the process that sends: threads don't cross a fork
+        self._pid = -1  # the thread runs in the process that sends: threads don't cross a fork
+        self._generation = 0  # the running thread's; another means it is to stop
+        self._running = False
 
     def add(self, ids: Iterable[int]) -> None:
         with self._changed:
-            if self._thread_pid != os.getpid():
-                self._thread_pid, self._pending, self._deleting, self._busy = os.getpid(), set(), set(), False
-                threading.Thread(target=self._run, name="outbox-sent-rows", daemon=True).start()
+            if self._pid != os.getpid():  # new, or forked: what the parent had pending is the parent's
+                self._pid, self._pending, self._deleting, self._running = os.getpid(), set(), set(), False
+            if not self._running:
+                self._running, self._generation = True, self._generation + 1
+                threading.Thread(target=self._run, args=(self._generation,), name="outbox-sent-rows",
+                                 daemon=True).start()
             self._pending.update(ids)
             self._changed.notify_all()
 
@@ -43,20 +47,29 @@ class SentRows:
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every row sent so far is deleted (a process about to stop); False on timeout."""
         with self._changed:
-            return self._changed.wait_for(lambda: not self._pending and not self._busy, timeout)
+            return self._changed.wait_for(lambda: not self._pending and not self._deleting, timeout)
 
-    def _run(self) -> None:
+    def stop(self) -> None:
+        """End the thread once nothing is pending; a later ``add`` starts another."""
+        with self._changed:
+            self._running = False
+            self._changed.notify_all()
+
+    def _run(self, generation: int) -> None:
         while True:
             with self._changed:
-                self._changed.wait_for(lambda: bool(self._pending))
-                self._deleting = set(sorted(self._pending)[:BATCH])
-                self._pending -= self._deleting
-                self._busy = True
+                self._changed.wait_for(lambda: bool(self._pending) or not self._running
+                                       or self._generation != generation)
+                if self._generation != generation or not self._pending:
+                    return  # stopped, or another thread took over
+                batch = set(sorted(self._pending)[:BATCH])
+                self._pending -= batch
+                self._deleting |= batch
             try:
                 with self.engine.begin() as connection:
-                    connection.execute(delete(OutboxMessage).where(col(OutboxMessage.id).in_(self._deleting)))
+                    connection.execute(delete(OutboxMessage).where(col(OutboxMessage.id).in_(batch)))
             except Exception:  # the relay sends them again; handlers dedupe by idempotency key
-                log.warning("could not clear %d sent outbox rows", len(self._deleting), exc_info=True)
+                log.warning("could not clear %d sent outbox rows", len(batch), exc_info=True)
             with self._changed:
-                self._deleting, self._busy = set(), False
+                self._deleting -= batch
                 self._changed.notify_all()
