@@ -2,6 +2,7 @@ from litestar import Response, get
 from litestar.di import NamedDependency
 
 from app.api.schemas import ReadinessOut
+from app.auth.accounts import REGISTRATION
 from app.bootstrap import Container
 from app.health import check_all, dependencies
 
@@ -11,9 +12,14 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/ready", sync_to_thread=True, tags=["health"], summary="Every server the settings use answers")
+@get("/ready", sync_to_thread=True, tags=["health"],
+     summary="Every server the settings use answers and registration's workflow is loaded")
 def ready(container: NamedDependency[Container]) -> Response[ReadinessOut]:
     checks = check_all(dependencies(container.settings, container.engine))
+    # Without its workflow, registration answers 503: a balancer should send sign-ups elsewhere
+    checks["registration_workflow"] = ("ok" if REGISTRATION in container.workflows.names() else
+                                       f"missing (no valid {REGISTRATION} in {container.settings.workflows.directory}; "
+                                       "see GET /api/workflows)")
     healthy = all(result == "ok" for result in checks.values())
     body = ReadinessOut(status="ready" if healthy else "unavailable", checks=checks)
     return Response(body, status_code=200 if healthy else 503)

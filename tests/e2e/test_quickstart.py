@@ -25,7 +25,8 @@ def test_up_serves_the_api_on_the_embedded_default_and_stops_cleanly(tmp_path: P
         assert registered.status_code == 201, registered.text
         token = {"Authorization": f"Bearer {registered.json()['access_token']}"}
         assert httpx.get(f"{base}/api/users/me", headers=token).json()["email"] == "first@example.com"
-        assert httpx.get(f"{base}/ready").json() == {"status": "ready", "checks": {"database": "ok"}}
+        assert httpx.get(f"{base}/ready").json() == {"status": "ready", "checks": {"database": "ok",
+                                                                               "registration_workflow": "ok"}}
         assert httpx.delete(f"{base}/api/sessions/current", headers=token).status_code == 204
         assert httpx.get(f"{base}/api/users/me", headers=token).status_code == 401
         assert (tmp_path / "var" / "flowplane.db").exists()

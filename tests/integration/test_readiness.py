@@ -1,6 +1,8 @@
-"""/health says the process lives; /ready names every server the settings use that does not answer."""
+"""/health says the process lives; /ready names every server the settings use that does not answer, and a
+missing registration workflow."""
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,6 +11,7 @@ from litestar.testing import TestClient
 from app.api.app import create_app
 from app.bootstrap import build
 from app.config import Settings, load_settings
+from tests.conftest import ROOT
 from tests.servers import RABBITMQ_URL, REDIS_URL, closed_port, require
 
 
@@ -28,7 +31,7 @@ def test_health_is_always_ok(settings: Settings) -> None:
 def test_embedded_default_is_ready_with_only_the_database(settings: Settings) -> None:
     response = _get(settings, "/ready")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "checks": {"database": "ok"}}
+    assert response.json() == {"status": "ready", "checks": {"database": "ok", "registration_workflow": "ok"}}
 
 
 def test_ready_with_every_server_up(make_settings: Callable[..., Settings]) -> None:
@@ -36,7 +39,8 @@ def test_ready_with_every_server_up(make_settings: Callable[..., Settings]) -> N
     require("rabbitmq")
     response = _get(make_settings(FLOWPLANE_REDIS__URL=REDIS_URL, FLOWPLANE_RABBITMQ__URL=RABBITMQ_URL), "/ready")
     assert response.status_code == 200
-    assert response.json()["checks"] == {"database": "ok", "redis": "ok", "rabbitmq": "ok"}
+    assert response.json()["checks"] == {"database": "ok", "redis": "ok", "rabbitmq": "ok",
+                                         "registration_workflow": "ok"}
 
 
 @pytest.mark.parametrize("stopped", ["redis", "rabbitmq"])
@@ -62,9 +66,21 @@ def test_rabbitmq_is_not_checked_when_events_are_off(make_settings: Callable[...
     assert _get(settings, "/ready").status_code == 200
 
 
+def test_without_the_registration_workflow_ready_is_503_and_says_why(make_settings: Callable[..., Settings],
+                                                                    tmp_path: Path) -> None:
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "user_registration.toml").write_text('name = "user_registration"\nsteps = 3\n')  # invalid
+    response = _get(make_settings(FLOWPLANE_WORKFLOWS__DIRECTORY=str(tmp_path / "flows")), "/ready")
+    assert response.status_code == 503
+    checks = response.json()["checks"]
+    assert checks["database"] == "ok"
+    assert checks["registration_workflow"].startswith("missing (no valid user_registration in ")
+
+
 def test_a_stopped_database_makes_ready_503() -> None:
     settings = load_settings(environ={
         "FLOWPLANE_DATABASE__URL": f"postgresql://postgres@127.0.0.1:{closed_port()}/test",
+        "FLOWPLANE_WORKFLOWS__DIRECTORY": str(ROOT / "workflows"),
     })
     container = build(settings, migrate_database=False)
     try:
@@ -73,4 +89,4 @@ def test_a_stopped_database_makes_ready_503() -> None:
     finally:
         container.close()
     assert response.status_code == 503
-    assert response.json()["checks"] == {"database": "unreachable (OperationalError)"}
+    assert response.json()["checks"]["database"] == "unreachable (OperationalError)"
