@@ -2,7 +2,7 @@
 
 import json
 import uuid
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import InitVar, asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -25,8 +25,16 @@ class Envelope:
     step_id: str | None = None
     attempt: int = 1
     created_at: datetime = field(default_factory=_now)
+    decoded: InitVar[bool] = False  # read from JSON, so plain JSON already: the check below is skipped
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, decoded: bool) -> None:
+        # Consumers record the ids they applied (64 characters at most, never a NUL or a control character)
+        if not isinstance(self.id, str) or not 0 < len(self.id) <= 64 or not self.id.isprintable():
+            raise ValueError(f"an envelope id is 1 to 64 printable characters, got {str(self.id)[:80]!r}")
+        if not isinstance(self.payload, dict):
+            raise ValueError(f"the payload of {self.type} is a JSON object, got {type(self.payload).__name__}")
+        if decoded:
+            return
         try:
             json.dumps(self.payload, allow_nan=False)
         except (TypeError, ValueError) as exc:
@@ -52,7 +60,7 @@ class Envelope:
             raise ValueError("an envelope is a JSON object")
         values = {key: value for key, value in data.items() if key in _FIELDS}  # newer fields are ignored
         values["created_at"] = datetime.fromisoformat(values["created_at"])
-        return cls(**values)
+        return cls(**values, decoded=True)
 
 
 _FIELDS = frozenset(f.name for f in fields(Envelope))

@@ -5,6 +5,7 @@ others are applied again without it. A failing message waits in its retry queue 
 to ``events.max_retries`` times, then goes to its dead-letter queue with the reason; one that cannot
 be decoded goes there at once. Nothing blocks a queue."""
 
+import json
 import logging
 import traceback
 from collections.abc import Sequence
@@ -15,13 +16,11 @@ from typing import Any
 from kombu.connection import Connection
 from kombu.messaging import Producer
 from kombu.mixins import ConsumerMixin
-from sqlalchemy import Engine
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Engine, bindparam, text
 from sqlmodel import Session
 
 from app import logs
-from app.db.models import ConsumedMessage
+from app.db.types import UTCDateTime
 from app.plane.envelope import Envelope
 from app.plane.events.registry import ConsumerSpec
 from app.plane.events.topology import ConsumerQueues, Topology
@@ -37,17 +36,27 @@ def claim(db: Session, consumer: str, message_id: str) -> bool:
     return message_id in claim_many(db, consumer, [message_id])
 
 
+# One statement with three parameters whatever the batch's size: the ids travel as one JSON array (SQLite)
+# or one text[] (PostgreSQL), so the per-message work is the database's, not Python's.
+_CLAIM = {
+    "sqlite": text("INSERT INTO consumed_messages (consumer, message_id, processed_at) "
+                   "SELECT :consumer, value, :now FROM json_each(:ids) WHERE true "  # WHERE: SQLite's upsert syntax
+                   "ON CONFLICT (consumer, message_id) DO NOTHING RETURNING message_id"),
+    "postgresql": text("INSERT INTO consumed_messages (consumer, message_id, processed_at) "
+                       "SELECT :consumer, unnest(CAST(:ids AS text[])), :now "
+                       "ON CONFLICT (consumer, message_id) DO NOTHING RETURNING message_id"),
+}
+_CLAIM = {dialect: statement.bindparams(bindparam("now", type_=UTCDateTime())) for dialect, statement in _CLAIM.items()}
+
+
 def claim_many(db: Session, consumer: str, message_ids: Sequence[str]) -> set[str]:
     """Record, in one statement, that ``consumer`` applies these messages; the ids it had not applied yet."""
-    table = ConsumedMessage.__table__  # type: ignore[attr-defined]
-    insert = postgresql_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
-    now = datetime.now(UTC)
-    # One cached statement run as "insertmanyvalues": a multi-VALUES literal would be compiled anew per batch size
-    statement = (insert(table).on_conflict_do_nothing(index_elements=["consumer", "message_id"])
-                 .returning(table.c.message_id))
-    rows = [{"consumer": consumer, "message_id": message_id, "processed_at": now}
-            for message_id in dict.fromkeys(message_ids)]
-    return set(db.connection().execute(statement, rows).scalars())  # Core: no ORM bookkeeping per batch
+    connection = db.connection()
+    dialect = connection.dialect.name
+    unique = list(dict.fromkeys(message_ids))
+    ids: Any = json.dumps(unique) if dialect == "sqlite" else unique
+    claimed = connection.execute(_CLAIM[dialect], {"consumer": consumer, "ids": ids, "now": datetime.now(UTC)})
+    return set(claimed.scalars())
 
 
 def _log_context(spec: ConsumerSpec, envelope: Envelope) -> AbstractContextManager[None]:
