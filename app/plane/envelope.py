@@ -2,7 +2,7 @@
 
 import json
 import uuid
-from dataclasses import InitVar, asdict, dataclass, field, fields
+from dataclasses import InitVar, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -46,7 +46,7 @@ class Envelope:
         return f"{self.run_id}:{self.step_id}" if self.run_id and self.step_id else self.id
 
     def to_json(self) -> str:
-        data = asdict(self)
+        data = {name: getattr(self, name) for name in _FIELD_NAMES}  # not asdict(): it deep-copies the payload
         data["created_at"] = self.created_at.isoformat()
         return json.dumps(data, separators=(",", ":"))
 
@@ -63,4 +63,5 @@ class Envelope:
         return cls(**values, decoded=True)
 
 
-_FIELDS = frozenset(f.name for f in fields(Envelope))
+_FIELD_NAMES = tuple(f.name for f in fields(Envelope))
+_FIELDS = frozenset(_FIELD_NAMES)
