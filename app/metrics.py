@@ -143,12 +143,13 @@ def _read_database(engine: Engine) -> list[Result]:
     queries = {"workflows": _workflows, "dead_letters": _dead_letters, "outbox": _outbox,
                "event_records": _event_records, "schedules": _schedules}
     try:
-        # Autocommit: on PostgreSQL a failed query would otherwise abort the ones after it.
-        connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        connection = engine.connect()
     except Exception as exc:
         log.warning("metrics: the database is unavailable: %s: %s", type(exc).__name__, exc)
         return [(source, None, 0.0) for source in queries]
     with connection:
+        # Autocommit: on PostgreSQL a failed query would otherwise abort the ones after it.
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
         return [_read(source, partial(query, connection)) for source, query in queries.items()]
 
 

@@ -26,7 +26,8 @@ def make_engine(settings: DatabaseSettings, **overrides: Any) -> Engine:
         event.listen(engine, "connect", _tune_sqlite)
     else:
         event.listen(engine.pool, "checkin", _note_checkin)
-        event.listen(engine.pool, "checkout", _ping_if_idle)
+        event.listen(engine.pool, "checkout",
+                     lambda connection, record, _proxy: _ping_if_idle(engine, connection, record))
     return engine
 
 
@@ -37,7 +38,7 @@ def _note_checkin(_connection: Any, record: Any) -> None:
     record.info["checked_in_at"] = time.monotonic()
 
 
-def _ping_if_idle(connection: Any, record: Any, _proxy: Any) -> None:
+def _ping_if_idle(engine: Engine, connection: Any, record: Any) -> None:
     """Check a connection that sat idle in the pool before lending it (the server may have restarted or
     dropped it meanwhile); one that was in use a moment ago is lent as it is. ``pool_pre_ping`` would
     cost a round trip on every checkout, which on a busy worker is one per transaction."""
@@ -45,11 +46,11 @@ def _ping_if_idle(connection: Any, record: Any, _proxy: Any) -> None:
     if returned is None or time.monotonic() - returned < IDLE_BEFORE_PING:
         return  # new, or busy a moment ago
     try:
-        cursor = connection.cursor()
-        cursor.execute("SELECT 1")
-        cursor.close()
-    except Exception as error:  # the pool discards it and connects again
+        alive = engine.dialect.do_ping(connection)  # in autocommit: the connection is lent outside a transaction
+    except Exception as error:
         raise exc.DisconnectionError(str(error)) from error
+    if not alive:  # the pool discards it and connects again
+        raise exc.DisconnectionError("the connection did not answer a ping")
 
 
 def _tune_sqlite(connection: Any, _record: Any) -> None:
