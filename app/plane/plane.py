@@ -83,7 +83,7 @@ class Plane:
         row = OutboxMessage(kind="event", envelope=envelope.to_json(), options=json.dumps(options),
                             created_at=_now())
         session.add(row)  # flushed with the caller's other writes
-        self._after_commit(session).append((row, envelope, options))
+        self._after_commit(session).append((row, row.created_at, envelope, options))
 
     def enqueue(self, task: str, payload: dict[str, Any], *, session: Session | None = None,
                 priority: Priority | str | None = None, delay: timedelta | None = None,
@@ -129,21 +129,25 @@ class Plane:
         """Write an already-built task to the outbox of ``session``'s transaction."""
         row = OutboxMessage(kind="task", envelope=envelope.to_json(), options=options.to_json(), created_at=_now())
         session.add(row)  # flushed with the caller's other writes
-        self._after_commit(session).append((row, envelope, options))
+        self._after_commit(session).append((row, row.created_at, envelope, options))
 
-    def _after_commit(self, session: Session) -> list[tuple[OutboxMessage, Envelope, Any]]:
+    def _after_commit(self, session: Session) -> list[tuple[OutboxMessage, datetime, Envelope, Any]]:
         if not session.info.get(_LISTENING):
             session.info[_LISTENING] = True  # listeners stay for the session's life; it is short
             event.listen(session, "after_commit", self._on_commit)
             event.listen(session, "after_rollback", _forget)
-        pending: list[tuple[OutboxMessage, Envelope, Any]] = session.info.setdefault(_PENDING, [])
+        pending: list[tuple[OutboxMessage, datetime, Envelope, Any]] = session.info.setdefault(_PENDING, [])
         return pending
 
     def _on_commit(self, session: Session) -> None:
         pending = session.info.pop(_PENDING, [])
-        sent = [row for row, envelope, options in pending if self._try_send(envelope, options)]
-        # Each row's id from its identity: reading an attribute the commit expired would query the database
-        self.sent.add([identity[0] for identity in (inspect(row).identity for row in sent) if identity])
+        sent: list[tuple[int, datetime]] = []
+        for row, created_at, envelope, options in pending:
+            # The row's id from its identity: reading an attribute the commit expired would query the database
+            identity = inspect(row).identity
+            if self._try_send(envelope, options) and identity:
+                sent.append((identity[0], created_at))
+        self.sent.add(sent)
 
     def close(self) -> None:
         """Before the process stops: wait for the rows it sent to be cleared (else the relay sends them again)."""
@@ -168,6 +172,7 @@ class Plane:
     def relay(self, *, older_than: timedelta = timedelta(seconds=2), batch: int = 200) -> int:
         """Send outbox rows the fast path left behind; returns how many went out."""
         cutoff = _now() - older_than
+        unsettled = self.sent.unsettled()
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             kinds = ["task", "event"] if self._send_event is not None else ["task"]
             query = (select(OutboxMessage).where(col(OutboxMessage.created_at) <= cutoff,
@@ -178,7 +183,7 @@ class Plane:
             sent: list[int] = []
             events: list[tuple[int, Envelope, dict[str, Any]]] = []
             for row in session.execute(query).scalars():
-                if row.id in self.sent:
+                if row.id in unsettled:
                     continue  # this process sent it a moment ago; its delete is on the way
                 if row.kind == "event" and self._send_events is not None:
                     events.append((row.id or 0, Envelope.from_json(row.envelope), json.loads(row.options)))
