@@ -116,7 +116,7 @@ def build(settings: Settings, *, migrate_database: bool | None = None) -> Contai
     runner = WorkflowRunner(engine, plane, workflows, lease=settings.workflows.lease,
                             task_present=lambda task_id: inspector.get(task_id) is not None)
     huey.steps = runner
-    huey.at_worker_stop.append(plane.close)
+    huey.at_process_stop.append(plane.close)
     schedules = ScheduleCatalogue(Path(settings.scheduler.directory), tasks=registry.names, workflows=workflows.names,
                                   default_timezone=settings.scheduler.timezone,
                                   reload_interval=settings.scheduler.reload_interval.total_seconds())

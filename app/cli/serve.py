@@ -1,5 +1,6 @@
 """The long-running processes: the API, the worker, the event consumers, and `up` for all of them."""
 
+import contextlib
 import logging
 import sys
 
@@ -142,7 +143,7 @@ def consumers(ctx: CliContext, names: tuple[str, ...]) -> None:
     if unknown := sorted(set(names) - known):
         raise click.ClickException(f"unknown consumer(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     specs = [spec for spec in container.consumers if not names or spec.name in names]
-    with Connection(transport_url(settings), heartbeat=30) as connection:
+    with contextlib.closing(container), Connection(transport_url(settings), heartbeat=30) as connection:
         if container.topology.embedded:
             connection.transport.polling_interval = 0.1  # the embedded transport polls its SQLite file
         runner = EventConsumers(connection, container.topology, specs, container.engine, services(settings),
@@ -157,7 +158,6 @@ def consumers(ctx: CliContext, names: tuple[str, ...]) -> None:
         log.info("consumers started (%s: %s, consumers: %s, prefetch: %d)", "rabbitmq" if where != "embedded"
                  else "transport", where, ", ".join(spec.name for spec in specs), settings.events.prefetch)
         runner.run()
-    container.close()
     log.info("consumers stopped")
 
 

@@ -99,7 +99,7 @@ class PlaneHuey(Huey):  # type: ignore[misc]
         self._on_dead = on_dead
         self.steps: StepObserver | None = None  # set once the workflow runner exists (it needs the plane)
         self._starts = StartMarks(self._mark_running)
-        self.at_worker_stop: list[Callable[[], None]] = []  # each worker process calls these as it stops
+        self.at_process_stop: list[Callable[[], None]] = []  # each worker and housekeeper process, as it stops
         self._interrupted: set[str] = set()
         self._unrecorded: set[str] = set()
         self._local = threading.local()  # the finished task's ack, sent with the next take
@@ -280,9 +280,12 @@ class PlaneHuey(Huey):  # type: ignore[misc]
         envelope_json, options_json = task.args
         try:
             envelope = Envelope.from_json(envelope_json)
-        except (ValueError, KeyError, TypeError):
-            envelope = Envelope(kind="task", type=type(task).__name__, payload={"undecodable": str(envelope_json)},
-                                id=task.id)
+        except (ValueError, KeyError, TypeError):  # kept under a fresh id when its own is not one an envelope takes
+            undecodable = {"undecodable": str(envelope_json), "task_id": str(task.id)}
+            try:
+                envelope = Envelope(kind="task", type=type(task).__name__, payload=undecodable, id=task.id)
+            except ValueError:
+                envelope = Envelope(kind="task", type=type(task).__name__, payload=undecodable)
         failure = Failure(envelope=envelope, options=TaskOptions.from_json(options_json), error=error,
                           traceback=trace, attempts=envelope.attempt)
         log.error("task %s %s is dead after %d attempt(s): %s", envelope.type, task.id, envelope.attempt, error)

@@ -32,11 +32,7 @@ class LeasedWorker(Worker):  # type: ignore[misc]
             self.huey.flush_ack()
         except Exception as exc:  # the lease lapses and the finished task runs once more: never lost
             log.warning("could not ack the last task: %s", exc)
-        for hook in self.huey.at_worker_stop:
-            try:
-                hook()
-            except Exception:
-                log.warning("a stop hook failed", exc_info=True)
+        _run_stop_hooks(self.huey)
         super().shutdown()
 
     def _heartbeat(self, interval: float) -> None:
@@ -48,6 +44,14 @@ class LeasedWorker(Worker):  # type: ignore[misc]
                 self.huey.leased.extend(handle)
             except Exception as exc:  # the lease may lapse; the task then runs again elsewhere
                 log.warning("could not extend a task lease: %s", exc)
+
+
+def _run_stop_hooks(huey: PlaneHuey) -> None:
+    for hook in huey.at_process_stop:
+        try:
+            hook()
+        except Exception:
+            log.warning("a stop hook failed", exc_info=True)
 
 
 class Housekeeper(Scheduler):  # type: ignore[misc]
@@ -86,6 +90,10 @@ class Housekeeper(Scheduler):  # type: ignore[misc]
                 except Exception as exc:
                     log.warning("periodic chore failed: %s: %s", type(exc).__name__, exc)
         self.sleep_for_interval(started, self.interval)
+
+    def shutdown(self) -> None:
+        _run_stop_hooks(self.huey)  # what the reconciler dispatched: its sent rows cleared before exit
+        super().shutdown()
 
 
 class PlaneConsumer(Consumer):  # type: ignore[misc]
