@@ -52,7 +52,7 @@ class Envelope:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "Envelope":
-        return cls.from_dict(json.loads(text))
+        return cls.from_dict(json.loads(text, parse_constant=_not_json))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Envelope":
@@ -61,6 +61,10 @@ class Envelope:
         values = {key: value for key, value in data.items() if key in _FIELDS}  # newer fields are ignored
         values["created_at"] = datetime.fromisoformat(values["created_at"])
         return cls(**values, decoded=True)
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
 
 
 _FIELD_NAMES = tuple(f.name for f in fields(Envelope))

@@ -73,3 +73,13 @@ def test_envelopes_ignore_fields_they_do_not_know_and_refuse_non_json() -> None:
 @pytest.mark.parametrize(("text", "priority"), [("high", Priority.HIGH), ("LOW", Priority.LOW), (5, Priority.MEDIUM)])
 def test_priorities_parse(text: str | int, priority: Priority) -> None:
     assert Priority.parse(text) is priority
+
+
+def test_envelopes_read_from_json_refuse_what_json_cannot_carry() -> None:
+    text = Envelope(kind="task", type="a", payload={"x": 1}).to_json()
+    with pytest.raises(ValueError, match="NaN is not JSON"):
+        Envelope.from_json(text.replace('"x":1', '"x":NaN'))
+    with pytest.raises(ValueError, match="payload of a is a JSON object"):
+        Envelope.from_json(text.replace('{"x":1}', "[1]"))
+    with pytest.raises(ValueError, match="envelope id"):
+        Envelope.from_json(text.replace(f'"id":"{Envelope.from_json(text).id}"', '"id":"' + "x" * 65 + '"'))
