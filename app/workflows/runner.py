@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, event, func, update
+from sqlalchemy import Engine, and_, event, func, or_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -30,6 +30,7 @@ from app.workflows.records import Loaded, RunRecord, StepRecord, insert_run, loc
 from app.workflows.spec import Step, Workflow
 
 log = logging.getLogger(__name__)
+_VERSIONS, _VERSIONS_LISTENING = "flowplane_versions_to_remember", "flowplane_versions_listening"
 TaskLookup = Callable[[str], bool]  # is a task with this id queued, scheduled or running somewhere?
 
 
@@ -67,8 +68,7 @@ class WorkflowRunner:
         now = _now()
         if workflow.version not in self._stored_versions:
             _keep_version(db, workflow, now)
-            stored = self._stored_versions  # known once committed: a rolled-back start stored nothing
-            event.listen(db, "after_commit", lambda _: stored.add(workflow.version), once=True)
+            self._remember_when_committed(db, workflow.version)
         run_id = uuid.uuid4().hex
         run = RunRecord(id=run_id, workflow=workflow.name, version=workflow.version, status=RunStatus.RUNNING.value,
                         input=json.dumps(inputs), correlation_id=correlation_id or run_id, error=None,
@@ -79,13 +79,23 @@ class WorkflowRunner:
         insert_run(db.connection(), run, rows)
         return Started(run.id, workflow.name, workflow.version)
 
+    def _remember_when_committed(self, db: Session, version: str) -> None:
+        """Known stored once ``db`` commits; a rollback forgets it (the session may be used again)."""
+        if not db.info.get(_VERSIONS_LISTENING):
+            db.info[_VERSIONS_LISTENING] = True  # listeners stay for the session's life; it is short
+            event.listen(db, "after_commit", lambda _: self._stored_versions.update(db.info.pop(_VERSIONS, ())))
+            event.listen(db, "after_rollback", lambda _: db.info.pop(_VERSIONS, None))
+        db.info.setdefault(_VERSIONS, set()).add(version)
+
     # -- outcomes the worker reports -------------------------------------------------------------
     def step_started(self, envelope: Envelope, began: datetime) -> None:
         """Show the step running (the plane calls this only for a handler that does not return quickly)."""
+        # Not over an outcome recorded meanwhile: this attempt's own retry, or anything finished
+        current = or_(col(StepRun.status).in_(_live({StepStatus.READY, StepStatus.RUNNING})),
+                      and_(col(StepRun.status) == StepStatus.RETRYING.value, col(StepRun.attempts) < envelope.attempt))
         with self.engine.begin() as connection:
             connection.execute(update(StepRun).where(col(StepRun.run_id) == envelope.run_id,
-                                                     col(StepRun.step_id) == envelope.step_id,
-                                                     col(StepRun.status).in_(_live(IN_FLIGHT)))
+                                                     col(StepRun.step_id) == envelope.step_id, current)
                                .values(status=StepStatus.RUNNING.value, attempts=envelope.attempt, updated_at=_now(),
                                        started_at=func.coalesce(col(StepRun.started_at), began),
                                        worker=_worker()))
