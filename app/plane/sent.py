@@ -1,9 +1,10 @@
 """Clearing outbox rows once their message went out, off the sender's path. The commit that wrote a
 row returns as soon as the message is on its broker; a thread of the process deletes the rows sent
-meanwhile in one statement, so a busy process pays one transaction per batch instead of one per
-commit. A row whose delete is lost (the process killed first) is sent again by the relay: handlers
-take messages at least once and dedupe by their idempotency key. A row is deleted by its id and its
-creation time together: SQLite may give a deleted row's id to a new row, which must not go with it."""
+meanwhile in one statement, at most one every ``LINGER`` seconds, so a busy process pays one
+transaction per batch instead of one per commit. A row whose delete is lost (the process killed
+first) is sent again by the relay: handlers take messages at least once and dedupe by their
+idempotency key. A row is deleted by its id and its creation time together: SQLite may give a
+deleted row's id to a new row, which must not go with it."""
 
 import logging
 import os
@@ -18,6 +19,7 @@ from app.db.models import OutboxMessage
 
 log = logging.getLogger(__name__)
 BATCH = 1000
+LINGER = 0.1  # seconds the first sent row waits for others to share its delete
 
 
 class SentRows:
@@ -29,6 +31,7 @@ class SentRows:
         self._pid = -1  # the thread runs in the process that sends: threads don't cross a fork
         self._generation = 0  # the running thread's; another means it is to stop
         self._running = False
+        self._flushing = 0  # callers waiting in flush(): no lingering for them
 
     def add(self, rows: Iterable[tuple[int, datetime]]) -> None:
         """Rows sent: (outbox id, created_at) each."""
@@ -39,8 +42,10 @@ class SentRows:
                 self._running, self._generation = True, self._generation + 1
                 threading.Thread(target=self._run, args=(self._generation,), name="outbox-sent-rows",
                                  daemon=True).start()
+            idle = not self._pending
             self._pending.update(rows)
-            self._changed.notify_all()
+            if idle:  # the thread waits for a first row; later ones join it without waking it
+                self._changed.notify_all()
 
     def unsettled(self) -> set[int]:
         """Ids sent and not deleted yet: the relay leaves them alone. Taken before the relay reads the
@@ -51,7 +56,12 @@ class SentRows:
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every row sent so far is deleted (a process about to stop); False on timeout."""
         with self._changed:
-            return self._changed.wait_for(lambda: not self._pending and not self._deleting, timeout)
+            self._flushing += 1
+            self._changed.notify_all()
+            try:
+                return self._changed.wait_for(lambda: not self._pending and not self._deleting, timeout)
+            finally:
+                self._flushing -= 1
 
     def stop(self) -> None:
         """End the thread once nothing is pending; a later ``add`` starts another."""
@@ -66,6 +76,8 @@ class SentRows:
                                        or self._generation != generation)
                 if self._generation != generation or not self._pending:
                     return  # stopped, or another thread took over
+                self._changed.wait_for(lambda: self._flushing > 0 or not self._running
+                                       or self._generation != generation, LINGER)
                 batch = {outbox_id: self._pending.pop(outbox_id) for outbox_id in sorted(self._pending)[:BATCH]}
                 self._deleting.update(batch)
             try:

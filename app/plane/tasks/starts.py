@@ -22,34 +22,32 @@ class StartMarks:
     def __init__(self, record: Record, *, after: float = RUNNING_AFTER) -> None:
         self._record = record
         self._after = after
-        self._changed = threading.Condition()
+        self._lock = threading.Lock()
         self._running: dict[int, tuple[Envelope, datetime, float]] = {}  # thread id -> (envelope, began, due)
         self._thread_pid = -1  # the watcher is started in the process that uses it: threads don't cross a fork
 
     def begin(self, envelope: Envelope, began: datetime) -> None:
-        with self._changed:
+        with self._lock:
             if self._thread_pid != os.getpid():
                 self._thread_pid = os.getpid()
                 self._running.clear()  # what the parent had running is not ours
                 threading.Thread(target=self._watch, name="step-start-marks", daemon=True).start()
             self._running[threading.get_ident()] = (envelope, began, time.monotonic() + self._after)
-            self._changed.notify()
 
     def end(self) -> None:
-        with self._changed:
+        with self._lock:
             self._running.pop(threading.get_ident(), None)
 
     def _watch(self) -> None:
+        # It looks a few times per marking delay rather than being woken per task: a task's begin and end
+        # then cost a dictionary write each, and no thread switch.
         while True:
-            with self._changed:
-                due = [(key, envelope, began) for key, (envelope, began, at) in self._running.items()
-                       if at <= time.monotonic()]
+            time.sleep(self._after / 4)
+            now = time.monotonic()
+            with self._lock:
+                due = [(key, envelope, began) for key, (envelope, began, at) in self._running.items() if at <= now]
                 for key, _, _ in due:
                     del self._running[key]
-                if not due:
-                    soonest = min((at for _, _, at in self._running.values()), default=None)
-                    self._changed.wait(None if soonest is None else max(0.0, soonest - time.monotonic()))
-                    continue
             for _, envelope, began in due:
                 try:
                     self._record(envelope, began)
