@@ -64,5 +64,9 @@ def test_registration_sends_one_welcome_mail_over_smtp(world: PlaneWorld, smtp: 
 
 
 def _welcome_task_id(container: Any) -> str:
-    with Session(container.engine) as session:
-        return session.exec(select(SentEmail.idempotency_key)).one()
+    """The sent mail's record: the handler commits it just after the SMTP server took the mail."""
+    def recorded() -> str | None:
+        with Session(container.engine) as session:
+            return session.exec(select(SentEmail.idempotency_key)).one_or_none()
+
+    return poll(recorded, timeout=10, what="the sent mail's record")
