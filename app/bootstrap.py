@@ -114,7 +114,7 @@ def build(settings: Settings, *, migrate_database: bool | None = None) -> Contai
                                   reload_interval=settings.workflows.reload_interval.total_seconds())
     inspector = TaskInspector(huey, plane, engine)
     runner = WorkflowRunner(engine, plane, workflows, lease=settings.workflows.lease,
-                            task_present=lambda task_id: inspector.get(task_id) is not None)
+                            tasks_held=inspector.holding)
     huey.steps = runner
     huey.at_process_stop.append(plane.close)
     schedules = ScheduleCatalogue(Path(settings.scheduler.directory), tasks=registry.names, workflows=workflows.names,

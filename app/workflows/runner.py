@@ -8,7 +8,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,7 +31,7 @@ from app.workflows.spec import Step, Workflow
 
 log = logging.getLogger(__name__)
 _VERSIONS, _VERSIONS_LISTENING = "flowplane_versions_to_remember", "flowplane_versions_listening"
-TaskLookup = Callable[[str], bool]  # is a task with this id queued, scheduled or running somewhere?
+TaskLookup = Callable[[Collection[str]], set[str]]  # which of these tasks a queue may hold (queued, scheduled, running)
 
 
 def _now() -> datetime:
@@ -51,11 +51,11 @@ class Started:
 
 class WorkflowRunner:
     def __init__(self, engine: Engine, plane: Plane, catalogue: WorkflowCatalogue, *,
-                 task_present: TaskLookup = lambda task_id: True, lease: timedelta = timedelta(minutes=2)) -> None:
+                 tasks_held: TaskLookup = set, lease: timedelta = timedelta(minutes=2)) -> None:
         self.engine = engine
         self.plane = plane
         self.catalogue = catalogue
-        self._task_present = task_present
+        self._tasks_held = tasks_held
         self.lease = lease
         self._stored_versions: set[str] = set()  # definitions known to be in workflow_versions
 
@@ -185,9 +185,10 @@ class WorkflowRunner:
             stale = db.exec(select(StepRun.run_id, StepRun.step_id, StepRun.task_id)
                             .where(col(StepRun.status).in_(_live(IN_FLIGHT)), col(StepRun.updated_at) < cutoff)
                             .limit(limit)).all()
+        held = self._tasks_held([task_id for _, _, task_id in stale if task_id]) if stale else set()
         resent = 0
         for run_id, step_id, task_id in stale:
-            if task_id and (self._in_outbox(task_id) or self._task_present(task_id)):
+            if task_id and (task_id in held or self._in_outbox(task_id)):
                 with Session(self.engine) as db, db.begin():  # alive: look again after another lease
                     db.execute(update(StepRun).where(col(StepRun.run_id) == run_id, col(StepRun.step_id) == step_id)
                                .values(updated_at=_now()))

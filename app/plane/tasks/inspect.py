@@ -1,6 +1,8 @@
 """What operators see and do: counts by state, pages of tasks, one task's detail, retry, delete,
 purge, pause and resume. Shared by the API and the CLI."""
 
+import contextlib
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -111,6 +113,22 @@ class TaskInspector:
         stored = "scheduled" if state == "retrying" else state
         views = [view for view in self._scan(stored) if view.state == state and (task is None or view.task == task)]
         return Page(len(views), views[offset:offset + limit])
+
+    def holding(self, task_ids: Collection[str]) -> set[str]:
+        """Which of these tasks a queue may hold: found pending, scheduled or leased, or not ruled out. A
+        state with more tasks than one look reads rules nothing out: sending a task again is the
+        reconciler's remedy for a lost one, and a deep backlog must not be doubled by it."""
+        counts = self.huey.leased.counts()
+        # In the order tasks move (due, then taken): one that moves while we look is seen where it went
+        totals = {"scheduled": counts.scheduled, "pending": sum(counts.pending.values()), "active": counts.active}
+        if any(total > SCAN_LIMIT for total in totals.values()):
+            return set(task_ids)
+        present: set[str] = set()
+        for state in totals:
+            for data, _ in self.huey.leased.members(state, 0, SCAN_LIMIT):
+                with contextlib.suppress(Exception):  # an undecodable member holds none of them
+                    present.add(self.huey.serializer.deserialize(data).id)
+        return present & set(task_ids)
 
     def get(self, task_id: str) -> TaskView | None:
         letter = dead.get(self.engine, task_id)
