@@ -16,6 +16,7 @@ from sqlalchemy import Engine, delete, tuple_
 from sqlmodel import col
 
 from app.db.models import OutboxMessage
+from app.plane.forks import on_fork
 
 log = logging.getLogger(__name__)
 BATCH = 1000
@@ -32,6 +33,12 @@ class SentRows:
         self._generation = 0  # the running thread's; another means it is to stop
         self._running = False
         self._flushing = 0  # callers waiting in flush(): no lingering for them
+        on_fork(self._forget_parent)
+
+    def _forget_parent(self) -> None:
+        """In a forked child: the parent's lock may have been held by a thread the child does not have."""
+        self._changed = threading.Condition()
+        self._pid, self._pending, self._deleting, self._running, self._flushing = -1, {}, {}, False, 0
 
     def add(self, rows: Iterable[tuple[int, datetime]]) -> None:
         """Rows sent: (outbox id, created_at) each."""
@@ -83,6 +90,7 @@ class SentRows:
             try:
                 with self.engine.begin() as connection:
                     connection.execute(delete(OutboxMessage).where(
+                        col(OutboxMessage.id).in_(list(batch)),  # the index lookup (SQLite scans for a row value)
                         tuple_(col(OutboxMessage.id), col(OutboxMessage.created_at)).in_(list(batch.items()))))
             except Exception:  # the relay sends them again; handlers dedupe by idempotency key
                 log.warning("could not clear %d sent outbox rows", len(batch), exc_info=True)
@@ -90,3 +98,4 @@ class SentRows:
                 for outbox_id in batch:
                     self._deleting.pop(outbox_id, None)
                 self._changed.notify_all()
+

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from app.plane.envelope import Envelope
+from app.plane.forks import on_fork
 
 log = logging.getLogger(__name__)
 RUNNING_AFTER = 0.2  # seconds
@@ -25,6 +26,12 @@ class StartMarks:
         self._lock = threading.Lock()
         self._running: dict[int, tuple[Envelope, datetime, float]] = {}  # thread id -> (envelope, began, due)
         self._thread_pid = -1  # the watcher is started in the process that uses it: threads don't cross a fork
+        on_fork(self._forget_parent)
+
+    def _forget_parent(self) -> None:
+        """In a forked child: the parent's lock may have been held by its watcher, which the child lacks."""
+        self._lock = threading.Lock()
+        self._running, self._thread_pid = {}, -1
 
     def begin(self, envelope: Envelope, began: datetime) -> None:
         with self._lock:
@@ -54,3 +61,4 @@ class StartMarks:
                 except Exception:  # only visibility is lost: the outcome records the start too
                     log.warning("could not mark step %s of run %s running", envelope.step_id, envelope.run_id,
                                 exc_info=True)
+
