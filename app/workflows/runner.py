@@ -91,7 +91,8 @@ class WorkflowRunner:
     def step_started(self, envelope: Envelope, began: datetime) -> None:
         """Show the step running (the plane calls this only for a handler that does not return quickly)."""
         # Not over an outcome recorded meanwhile: this attempt's own retry, or anything finished
-        current = or_(col(StepRun.status).in_(_live({StepStatus.READY, StepStatus.RUNNING})),
+        current = or_(and_(col(StepRun.status).in_(_live({StepStatus.READY, StepStatus.RUNNING})),
+                           col(StepRun.attempts) <= envelope.attempt),
                       and_(col(StepRun.status) == StepStatus.RETRYING.value, col(StepRun.attempts) < envelope.attempt))
         with self.engine.begin() as connection:
             connection.execute(update(StepRun).where(col(StepRun.run_id) == envelope.run_id,
@@ -185,7 +186,10 @@ class WorkflowRunner:
             stale = db.exec(select(StepRun.run_id, StepRun.step_id, StepRun.task_id)
                             .where(col(StepRun.status).in_(_live(IN_FLIGHT)), col(StepRun.updated_at) < cutoff)
                             .limit(limit)).all()
-        held = self._tasks_held([task_id for _, _, task_id in stale if task_id]) if stale else set()
+        wanted = {task_id for _, _, task_id in stale if task_id}
+        held = self._tasks_held(wanted) if wanted else set()
+        if missing := wanted - held:  # a second look: a task handed back to its queue moved while we read
+            held |= self._tasks_held(missing)
         resent = 0
         for run_id, step_id, task_id in stale:
             if task_id and (task_id in held or self._in_outbox(task_id)):

@@ -118,14 +118,14 @@ class TaskInspector:
         """Which of these tasks a queue may hold: found pending, scheduled or leased, or not ruled out. A
         state with more tasks than one look reads rules nothing out: sending a task again is the
         reconciler's remedy for a lost one, and a deep backlog must not be doubled by it."""
-        counts = self.huey.leased.counts()
-        # In the order tasks move (due, then taken): one that moves while we look is seen where it went
-        totals = {"scheduled": counts.scheduled, "pending": sum(counts.pending.values()), "active": counts.active}
-        if any(total > SCAN_LIMIT for total in totals.values()):
-            return set(task_ids)
         present: set[str] = set()
-        for state in totals:
-            for data, _ in self.huey.leased.members(state, 0, SCAN_LIMIT):
+        # In the order tasks move (due, then taken): one that moves while we look is seen where it went. One
+        # handed back (a worker stopping, an expired lease) moves the other way: the caller looks twice.
+        for state in ("scheduled", "pending", "active"):
+            members = self.huey.leased.members(state, 0, SCAN_LIMIT + 1)
+            if len(members) > SCAN_LIMIT:
+                return set(task_ids)
+            for data, _ in members:
                 with contextlib.suppress(Exception):  # an undecodable member holds none of them
                     present.add(self.huey.serializer.deserialize(data).id)
         return present & set(task_ids)

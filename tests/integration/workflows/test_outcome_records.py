@@ -39,6 +39,9 @@ def test_a_late_running_mark_does_not_hide_a_retry(container: Container) -> None
     container.runner.step_started(replace(first, attempt=2), datetime.now(UTC))
     step = _step(container, run_id, "welcome_email")
     assert (step["status"], step["attempts"]) == ("running", 2)
+    # And a mark of attempt 1 that arrives even later does not take the count back
+    container.runner.step_started(first, began)
+    assert _step(container, run_id, "welcome_email")["attempts"] == 2
 
 
 def test_a_rolled_back_start_does_not_pass_its_definition_for_stored(container: Container) -> None:
