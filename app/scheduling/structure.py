@@ -3,13 +3,12 @@ each error becomes a problem, in the workflow validator's words where they fit (
 
 from typing import Any
 
-from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from app.scheduling.document import ScheduleFile, TargetSpec
 from app.workflows.locate import Key
 from app.workflows.problems import Report, suggest
-from app.workflows.structure import key_path, value_message
+from app.workflows.structure import key_path, validated, value_message
 
 _DURATION = "a duration string such as '10m' or '1h'"
 # What a key holds, in words, for "expected ..., got ..." messages; others fall back on their type.
@@ -27,18 +26,11 @@ _TOP, _TARGET = frozenset(ScheduleFile.model_fields) - {"target"}, frozenset(Tar
 
 
 def check_structure(data: dict[str, Any], report: Report) -> ScheduleFile | None:
-    try:
-        return ScheduleFile.model_validate(data)
-    except ValidationError as invalid:
-        for error in invalid.errors():
-            _report(error, data, report)
-        return None
+    return validated(ScheduleFile, data, report, _report)
 
 
 def _report(error: ErrorDetails, data: dict[str, Any], report: Report) -> None:
     kind = error["type"]
-    if kind == "none_required":
-        return  # the `None` branch of an optional key: TOML has no null, its other branch says what is wrong
     path, _ = key_path(error["loc"], data)
     if kind == "missing":
         report.at_key(path, _missing(path))

@@ -2,8 +2,8 @@
 of its errors becomes a problem phrased as what was expected, at the key it concerns."""
 
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
@@ -37,23 +37,30 @@ EXPECTED = {
 }
 _BY_TYPE = {"int_type": "an integer", "string_type": "a string", "bool_type": "true or false",
             "list_type": "an array", "dict_type": "a table", "model_type": "a table", "float_type": "a number"}
+Model = TypeVar("Model", bound=BaseModel)
 _IDENTIFIER = "lowercase letters, digits and '_', starting with a letter"
 _EVENT_PRIORITY = "an integer from 0 to 255 (an event's priority)"
 
 
-def check_structure(data: dict[str, Any], report: Report) -> WorkflowFile | None:
+def validated(model: type[Model], data: dict[str, Any], report: Report,
+              describe: Callable[[ErrorDetails, dict[str, Any], Report], None]) -> Model | None:
+    """``data`` as ``model``, or None once ``describe`` has reported each of pydantic's errors. The `None`
+    branch of an optional key is not one: TOML has no null, and the key's other branch says what is wrong."""
     try:
-        return WorkflowFile.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as invalid:
         for error in invalid.errors():
-            _report(error, data, report)
+            if error["type"] != "none_required":
+                describe(error, data, report)
         return None
+
+
+def check_structure(data: dict[str, Any], report: Report) -> WorkflowFile | None:
+    return validated(WorkflowFile, data, report, _report)
 
 
 def _report(error: ErrorDetails, data: dict[str, Any], report: Report) -> None:
     kind = error["type"]
-    if kind == "none_required":
-        return  # the `None` branch of an optional key: TOML has no null, its other branch says what is wrong
     path, is_key = key_path(error["loc"], data)
     if kind == "missing":  # placed at the table that lacks the key, named as the key
         report.at_key(path[:-1] if path[-1] in ("task", "event") else path, _missing(path, data))
