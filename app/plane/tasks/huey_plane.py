@@ -167,12 +167,18 @@ class PlaneHuey(Huey):  # type: ignore[misc]
         )
 
     def send(self, envelope: Envelope, options: TaskOptions) -> None:
-        """Put a task on the queue, or on the schedule when it has a future eta."""
+        """Put a task on the queue, or on the schedule when it has a future eta. A copy whose id the queue
+        holds already (queued, scheduled or running) adds nothing: the task is there."""
         task = self.build_task(envelope, options)
         if task.eta is not None and task.eta > self._get_timestamp():
             self.add_schedule(task)
         else:
             self.enqueue(task)
+
+    def enqueue(self, task: Task) -> None:
+        self._emit(S.SIGNAL_ENQUEUED, task)
+        if not self.leased.enqueue(self.serialize_task(task), task.priority, task_id=task.id):
+            log.info("task %s is queued, scheduled or running already; the copy sent again adds nothing", task.id)
 
     # -- consuming -----------------------------------------------------------------------------
     def dequeue(self) -> Task | None:
@@ -207,7 +213,7 @@ class PlaneHuey(Huey):  # type: ignore[misc]
                     self._unrecorded.discard(task.id)  # the lease runs out and it is delivered again
                 else:
                     self._local.ack = Ack(handle, getattr(task, "_outcome", None), minute_of(), task.name,
-                                          time.perf_counter() - started)
+                                          time.perf_counter() - started, task.id)
 
     def flush_ack(self) -> None:
         """Send a finished task's ack now, instead of with the next take (the worker is stopping)."""
@@ -224,9 +230,12 @@ class PlaneHuey(Huey):  # type: ignore[misc]
     def delete(self, key: str) -> bool:
         return False if key.startswith("r:") else bool(super().delete(key))
 
-    def add_schedule(self, task: Task) -> None:
+    def add_schedule(self, task: Task, *, moving: bool = False) -> None:
         eta = task.eta or datetime.fromtimestamp(0, UTC).replace(tzinfo=None)
-        self.leased.add_to_schedule(self.serialize_task(task), eta, task.priority)
+        if not self.leased.add_to_schedule(self.serialize_task(task), eta, task.priority, task_id=task.id,
+                                           moving=moving):
+            log.info("task %s is queued, scheduled or running already; the copy sent again adds nothing", task.id)
+            return
         self._emit(S.SIGNAL_SCHEDULED, task)
 
     def _requeue_task(self, task: Task, timestamp: datetime, retry_eta: datetime | None = None) -> None:
@@ -239,7 +248,7 @@ class PlaneHuey(Huey):  # type: ignore[misc]
         task.eta = retry_eta or timestamp + delay
         log.info("retrying %s %s in %.3f s (attempt %d of %d)", envelope.type, task.id, delay.total_seconds(),
                  envelope.attempt + 1, options.retry.attempts)
-        self.add_schedule(task)
+        self.add_schedule(task, moving=True)  # the lease's hold on the id moves with it
 
     # -- outcomes ------------------------------------------------------------------------------
     def _count_success(self, signal: str, task: Task) -> None:
