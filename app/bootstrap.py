@@ -84,7 +84,10 @@ def task_storage(settings: Settings) -> LeasedStorage:
     """Huey on Redis when ``redis.url`` is set, else Huey on the embedded SQLite file."""
     lease = settings.tasks.lease.total_seconds()
     if settings.redis.url:
-        return LeasedRedisStorage(f"{settings.redis.key_prefix}{settings.tasks.queue}", settings.redis.url, lease)
+        redis = settings.redis
+        return LeasedRedisStorage(f"{redis.key_prefix}{settings.tasks.queue}", redis.url, lease,
+                                  connect_timeout=redis.connect_timeout.total_seconds(),
+                                  timeout=redis.timeout.total_seconds(), backoff=redis.backoff.total_seconds())
     path = Path(settings.tasks.sqlite_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return LeasedSqliteStorage(settings.tasks.queue, str(path), lease)
@@ -104,7 +107,10 @@ def build(settings: Settings, *, migrate_database: bool | None = None) -> Contai
     topology = build_topology(settings, [spec.binding for spec in consumers])
     if not settings.rabbitmq.url:
         Path(settings.rabbitmq.embedded_path).parent.mkdir(parents=True, exist_ok=True)
-    publisher = EventPublisher(transport_url(settings), topology, retries=settings.events.publish_retries)
+    rabbitmq = settings.rabbitmq
+    publisher = EventPublisher(transport_url(settings), topology, retries=settings.events.publish_retries,
+                               connect_timeout=rabbitmq.connect_timeout.total_seconds(),
+                               timeout=rabbitmq.timeout.total_seconds(), backoff=rabbitmq.backoff.total_seconds())
     plane = Plane(engine, registry, huey.send, settings.tasks.queue, catalogue=catalogue,
                   send_event=lambda event, options: publisher.publish(event, headers=options.get("headers"),
                                                                       priority=options.get("priority", 0)),
@@ -134,6 +140,6 @@ def _unfinished(inspector: TaskInspector, task_id: str) -> bool:
 
 def services(settings: Settings) -> Services:
     """What handlers use; built once in each worker or consumer process, after any fork."""
-    engine = make_engine(settings.database)
+    engine = make_engine(settings.database, query_timeout=settings.database.handler_query_timeout.total_seconds())
     return Services(settings=settings, engine=engine, mailer=make_mailer(settings.email),
                     crm=FakeCrm(settings.events.crm_fake_path))

@@ -74,11 +74,25 @@ class DatabaseSettings(Section):
     auto_migrate: bool = Field(True, description="Apply migrations when a process starts.")
     pool_size: int = Field(10, ge=1, le=200, description="Connections kept per process (PostgreSQL).")
     echo: bool = Field(False, description="Log SQL statements (parameters are never logged).")
+    connect_timeout: Duration = Field(timedelta(seconds=2), description="Longest wait for a new PostgreSQL "
+                                      "connection (libpq's minimum is 2 s).")
+    query_timeout: Duration = Field(timedelta(milliseconds=1500), description="Longest wait for one answer of "
+                                    "PostgreSQL on an open connection (a server that stops answering fails within "
+                                    "it); task handlers get handler_query_timeout instead.")
+    handler_query_timeout: Duration = Field(timedelta(minutes=5), description="The same for the connections task "
+                                            "handlers use (reports and retention run long queries).")
+    pool_timeout: Duration = Field(timedelta(seconds=2), description="Longest wait for a free pooled connection.")
+    backoff: Duration = Field(timedelta(seconds=2), description="After a timeout or a refused connection, "
+                              "database calls fail at once this long instead of each waiting (HTTP 503).")
 
 
 class RedisSettings(Section):
     url: str = Field("", description="redis:// URL; empty keeps everything embedded (no Redis).")
     key_prefix: str = Field("flowplane:", description="Prefix of every key Flowplane writes.")
+    connect_timeout: Duration = Field(timedelta(seconds=1), description="Longest wait for a new Redis connection.")
+    timeout: Duration = Field(timedelta(seconds=1), description="Longest wait for one Redis answer.")
+    backoff: Duration = Field(timedelta(seconds=2), description="After a timeout or a refused connection, sends "
+                              "to Redis are skipped this long (the outbox keeps them) instead of each waiting.")
 
 
 class RabbitMQSettings(Section):
@@ -86,6 +100,12 @@ class RabbitMQSettings(Section):
     management_url: str = Field("", description="http:// URL of the management API, if enabled.")
     prefix: str = Field("", pattern=r"^[A-Za-z0-9_.-]{0,64}$", description="Prefix of every exchange and queue.")
     embedded_path: str = Field("var/events.db", description="File of the embedded transport (no RabbitMQ).")
+    connect_timeout: Duration = Field(timedelta(seconds=1), description="Longest wait for a new connection, "
+                                      "its AMQP handshake included.")
+    timeout: Duration = Field(timedelta(seconds=1), description="Longest wait for one socket read or write, and "
+                              "for the broker's confirm of a publish.")
+    backoff: Duration = Field(timedelta(seconds=2), description="After a timeout or a refused connection, "
+                              "publishes are skipped this long (the outbox keeps them) instead of each waiting.")
 
 
 class TaskSettings(Section):
@@ -113,7 +133,8 @@ class EventSettings(Section):
     max_priority: int = Field(0, ge=0, le=255, description="x-max-priority of consumer queues; 0 = none.")
     queue_type: Literal["classic", "quorum"] = Field("classic", description="quorum for clustered RabbitMQ.")
     message_ttl: Duration | None = Field(None, description="Drop (dead-letter) messages older than this.")
-    publish_retries: int = Field(3, ge=0, le=20, description="Reconnect attempts of one publish.")
+    publish_retries: int = Field(3, ge=0, le=20, description="Fresh connections one publish tries after a "
+                                 "connection reset (none after a timeout or a refusal).")
     modules: NameList = Field(default_factory=list, description="Extra modules whose EVENTS and CONSUMERS lists "
                               "declare application events and consumers (comma-separated in the environment).")
     crm_fake_path: str = Field("var/crm.db", description="Store of the stand-in CRM the crm consumer feeds.")

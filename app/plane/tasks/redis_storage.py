@@ -8,14 +8,19 @@ side by side. The hold (``<name>:ids``: task id -> the 8-byte stamp of the membe
 with the member; a retry puts a new member under the same id, and the old lease's ack leaves that hold.
 """
 
+import contextlib
 import struct
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 from huey.storage import PriorityRedisStorage
-from redis import Redis
+from redis import ConnectionPool, Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from app.availability import Availability
 from app.plane.tasks.storage import Ack, QueueCounts, TaskTotals, total_fields
 
 # KEYS: queue, inflight, inflight scores, paused, stats counter, totals, ids. ARGV: now, lease seconds, member to
@@ -140,8 +145,16 @@ def _stamp() -> bytes:
 class LeasedRedisStorage(PriorityRedisStorage):  # type: ignore[misc]
     """Queue ``huey.redis.<name>``; leases in ``<name>:inflight``; delays in ``huey.schedule.<name>``."""
 
-    def __init__(self, name: str, url: str, lease_seconds: float, wake_timeout: float = 1.0) -> None:
-        super().__init__(name=name, url=url, blocking=True, read_timeout=wake_timeout, clean_name=False)
+    def __init__(self, name: str, url: str, lease_seconds: float, wake_timeout: float = 1.0, *,
+                 connect_timeout: float = 1.0, timeout: float = 1.0, backoff: float = 2.0) -> None:
+        # Every command is bounded (a Redis that stops answering fails within ``timeout``) and none is retried
+        # by the client: a retry is the outbox's job, and the housekeeper's next pass.
+        pool = ConnectionPool.from_url(url, socket_connect_timeout=connect_timeout, socket_timeout=timeout)
+        super().__init__(name=name, connection_pool=pool, blocking=True, read_timeout=wake_timeout, clean_name=False)
+        # An idle worker's wait for work blocks on the server for ``wake_timeout``: its own, longer, socket timeout
+        self._waiter = Redis(connection_pool=ConnectionPool.from_url(
+            url, socket_connect_timeout=connect_timeout, socket_timeout=wake_timeout + timeout))
+        self.availability = Availability("redis", backoff)
         self.lease_seconds = lease_seconds
         self.inflight_key = f"{name}:inflight"
         self.inflight_scores_key = f"{name}:inflight:scores"
@@ -165,18 +178,31 @@ class LeasedRedisStorage(PriorityRedisStorage):  # type: ignore[misc]
         return self.conn  # type: ignore[no-any-return]
 
     # -- producing ---------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _producing(self) -> Iterator[None]:
+        """A producer's command: skipped at once while Redis is known to be down (the outbox keeps the task)."""
+        self.availability.check()
+        try:
+            yield
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            self.availability.failed(type(exc).__name__)
+            raise
+        self.availability.succeeded()
+
     def enqueue(self, data: bytes, priority: int | None = None, task_id: str = "") -> bool:
         """Queue a task; False (nothing added) while ``task_id`` is queued, scheduled or leased already."""
-        return bool(self._enqueue(keys=[self.queue_key, self.wake_key, self.ids_key],
-                                  args=[_stamp() + data, -(priority or 0), task_id]))
+        with self._producing():
+            return bool(self._enqueue(keys=[self.queue_key, self.wake_key, self.ids_key],
+                                      args=[_stamp() + data, -(priority or 0), task_id]))
 
     def add_to_schedule(self, data: bytes, ts: datetime, priority: int | None = None, task_id: str = "",
                         moving: bool = False) -> bool:
         """Schedule a task for ``ts``; False while another copy holds ``task_id``. ``moving``: the leased
         task itself is scheduled again (a retry), so its hold moves here."""
         keys = [self.schedule_key, self.schedule_scores_key, self.ids_key]
-        return bool(self._schedule(keys=keys, args=[_stamp() + data, self.convert_ts(ts), -(priority or 0), task_id,
-                                                    "1" if moving else ""]))
+        with self._producing():
+            return bool(self._schedule(keys=keys, args=[_stamp() + data, self.convert_ts(ts), -(priority or 0),
+                                                        task_id, "1" if moving else ""]))
 
     def promote_due(self, now: datetime, limit: int = 1000) -> int:
         keys = [self.schedule_key, self.schedule_scores_key, self.queue_key, self.wake_key]
@@ -189,7 +215,7 @@ class LeasedRedisStorage(PriorityRedisStorage):  # type: ignore[misc]
     def take(self, ack: Ack | None = None) -> tuple[bytes, bytes] | None:
         """Ack ``ack`` and lease the next task: ``(handle, data)``; waits up to the wake timeout when idle."""
         leased = self._take_now(ack)
-        if leased is None and self.conn.blpop([self.wake_key], timeout=self.read_timeout):
+        if leased is None and self._waiter.blpop([self.wake_key], timeout=self.read_timeout):
             leased = self._take_now(None)
         return leased
 
