@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from app.auth.passwords import Passwords
-from app.config import Settings, redact_url
+from app.config import Settings
 from app.db import migrate
 from app.db.engine import make_engine
 from app.domain.events import EVENTS, EventCatalogue
@@ -29,6 +29,7 @@ from app.plane.tasks.redis_storage import LeasedRedisStorage
 from app.plane.tasks.registry import TaskRegistry, TaskSpec
 from app.plane.tasks.sqlite_storage import LeasedSqliteStorage
 from app.plane.tasks.storage import LeasedStorage
+from app.redaction import redact_url
 from app.scheduling.catalogue import ScheduleCatalogue
 from app.scheduling.service import ScheduleService
 from app.workflows.catalogue import WorkflowCatalogue
