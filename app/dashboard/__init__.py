@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Request, Response, Router
 from litestar.datastructures import ResponseHeader
 from litestar.di import Provide
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
@@ -42,6 +42,13 @@ def _refused(request: Request[Any, Any, Any], exc: HTTPException) -> Response[An
                              "logout_csrf": csrf.token_for(token) if token else None})
 
 
+def _invalid(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    # Otherwise the API's handler would answer a page's bad query parameter with problem JSON.
+    problems = [f"{item.get('key', 'request')}: {item.get('message', 'is invalid')}"
+                for item in (exc.extra if isinstance(exc.extra, list) else [])]
+    return _refused(request, HTTPException(status_code=400, detail="; ".join(problems) or exc.detail))
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.error("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
     return Template(template_name="error.html", status_code=500,
@@ -52,7 +59,8 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
 def routes() -> list[ControllerRouterHandler]:
     pages = Router(path="/", route_handlers=[Pages, Forms, LoginPage],
                    dependencies={"viewer": Provide(provide_viewer)}, response_headers=HEADERS,
-                   exception_handlers={LoginRequired: _login, HTTPException: _refused, Exception: _unexpected})
+                   exception_handlers={LoginRequired: _login, ValidationException: _invalid, HTTPException: _refused,
+                                       Exception: _unexpected})
     static = create_static_files_router(path="/dashboard/static", directories=[STATIC], include_in_schema=False,
                                         name="dashboard-static")
     return [pages, static]
