@@ -2,7 +2,7 @@
 
 import urllib.parse
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import anyio.to_thread
 from litestar import Request
@@ -49,8 +49,10 @@ class Viewer:
 
 
 def session_cookie(request: Request, token: str, expires_at: datetime) -> Cookie:  # type: ignore[type-arg]
+    # Both in seconds from now (Cookie.expires is not a timestamp): the cookie goes when the session does.
+    lifetime = max(0, int((expires_at - datetime.now(UTC)).total_seconds()))
     return Cookie(key=COOKIE, value=token, path=PATH, httponly=True, samesite="strict",
-                  secure=request.url.scheme == "https", expires=int(expires_at.timestamp()))
+                  secure=request.url.scheme == "https", max_age=lifetime, expires=lifetime)
 
 
 def notice_cookie(text: str) -> Cookie:
