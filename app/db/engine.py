@@ -6,6 +6,7 @@ from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 
 from app.config import DatabaseSettings
+from app.files import private_file
 
 
 def make_engine(settings: DatabaseSettings, **overrides: Any) -> Engine:
@@ -13,8 +14,8 @@ def make_engine(settings: DatabaseSettings, **overrides: Any) -> Engine:
     url = make_url(settings.url)
     options: dict[str, Any] = {"echo": settings.echo, "hide_parameters": True, "future": True}
     if url.get_backend_name() == "sqlite":
-        if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
+            private_file(Path(url.database))
         options["connect_args"] = {"timeout": 30, "check_same_thread": False}
     else:
         if url.drivername == "postgresql":
