@@ -10,10 +10,11 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from app.auth.passwords import Passwords
-from app.config import Settings, redact_url
+from app.config import Settings
 from app.db import migrate
 from app.db.engine import make_engine
 from app.domain.events import EVENTS, EventCatalogue
+from app.files import private_dir, private_file
 from app.handlers import Services
 from app.handlers.catalogue import CONSUMERS, TASKS
 from app.handlers.crm import FakeCrm
@@ -29,6 +30,7 @@ from app.plane.tasks.redis_storage import LeasedRedisStorage
 from app.plane.tasks.registry import TaskRegistry, TaskSpec
 from app.plane.tasks.sqlite_storage import LeasedSqliteStorage
 from app.plane.tasks.storage import LeasedStorage
+from app.redaction import redact_url
 from app.scheduling.catalogue import ScheduleCatalogue
 from app.scheduling.service import ScheduleService
 from app.workflows.catalogue import WorkflowCatalogue
@@ -89,13 +91,25 @@ def task_storage(settings: Settings) -> LeasedStorage:
                                   connect_timeout=redis.connect_timeout.total_seconds(),
                                   timeout=redis.timeout.total_seconds(), backoff=redis.backoff.total_seconds())
     path = Path(settings.tasks.sqlite_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_file(path)
     return LeasedSqliteStorage(settings.tasks.queue, str(path), lease)
+
+
+def make_local_files(settings: Settings) -> None:
+    """The files and directories the embedded parts write, made private before anything else creates them."""
+    if not settings.rabbitmq.url:
+        private_file(Path(settings.rabbitmq.embedded_path))
+    if settings.events.enabled:
+        private_file(Path(settings.events.crm_fake_path))  # the crm consumer's stand-in CRM store
+    if settings.email.backend == "file":
+        private_dir(Path(settings.email.mail_dir))
+    private_dir(Path(settings.scheduler.reports_dir))
 
 
 def build(settings: Settings, *, migrate_database: bool | None = None) -> Container:
     """Wire the application; migrate the database first when settings (or the caller) ask for it."""
     engine = make_engine(settings.database)
+    make_local_files(settings)
     if settings.database.auto_migrate if migrate_database is None else migrate_database:
         log.info("applying database migrations to %s", redact_url(settings.database.url))
         migrate.upgrade(engine)
@@ -105,8 +119,6 @@ def build(settings: Settings, *, migrate_database: bool | None = None) -> Contai
                      on_dead=lambda failure: dead.record(huey.services.get().engine, failure))
     catalogue, consumers = event_declarations(settings)
     topology = build_topology(settings, [spec.binding for spec in consumers])
-    if not settings.rabbitmq.url:
-        Path(settings.rabbitmq.embedded_path).parent.mkdir(parents=True, exist_ok=True)
     rabbitmq = settings.rabbitmq
     publisher = EventPublisher(transport_url(settings), topology, retries=settings.events.publish_retries,
                                connect_timeout=rabbitmq.connect_timeout.total_seconds(),

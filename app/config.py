@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, SecretStr, ValidationError
 
@@ -172,7 +171,7 @@ class EmailSettings(Section):
     smtp_port: int = Field(1025, ge=1, le=65535, description="SMTP server port.")
     smtp_security: Literal["none", "starttls", "tls"] = Field("none", description="Transport security.")
     smtp_username: str = Field("", description="SMTP login; empty sends without authentication.")
-    smtp_password: str = Field("", description="SMTP password: set it through the environment.")
+    smtp_password: SecretStr = Field(SecretStr(""), description="SMTP password: set it through the environment.")
     smtp_timeout: Duration = Field(timedelta(seconds=10), description="Connect and command timeout.")
     sender: str = Field("Flowplane <no-reply@flowplane.local>", description="From: of outgoing mail.")
 
@@ -276,14 +275,3 @@ def _describe(exc: ValidationError, origins: Mapping[str, str]) -> str:
 
 def _looks_secret(dotted: str) -> bool:
     return dotted.endswith(("url", "password", "secret", "token", "username"))
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``, safe to log or print."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))

@@ -31,7 +31,7 @@ class SmtpMailer:
             if s.smtp_security == "starttls":
                 client.starttls(context=ssl.create_default_context())
             if s.smtp_username:
-                client.login(s.smtp_username, s.smtp_password)
+                client.login(s.smtp_username, s.smtp_password.get_secret_value())
             client.send_message(message)
 
 

@@ -62,10 +62,11 @@ def _running(base: str, start: bool) -> Iterator[None]:
         return
     if not start:
         raise click.ClickException(f"the API at {base} does not answer; start it with `just up`")
+    from app.files import private_file
     from app.supervisor import flowplane_command
 
     log = Path("var") / "demo-up.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
+    private_file(log)  # var/ holds the databases: if this makes it, it must be private too
     click.echo(f"nothing answers at {base}: starting `flowplane up` (its log: {log})")
     with log.open("ab") as sink:
         process = subprocess.Popen(flowplane_command("up"), stdout=sink, stderr=subprocess.STDOUT)  # noqa: S603

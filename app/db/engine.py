@@ -9,6 +9,7 @@ from sqlalchemy.engine import make_url
 from app.availability import Availability
 from app.config import DatabaseSettings
 from app.db.bounded import BoundedConnection
+from app.files import private_file
 
 _AVAILABILITY: "WeakKeyDictionary[Engine, Availability]" = WeakKeyDictionary()
 
@@ -22,8 +23,8 @@ def make_engine(settings: DatabaseSettings, *, query_timeout: float | None = Non
     url = make_url(settings.url)
     options: dict[str, Any] = {"echo": settings.echo, "hide_parameters": True, "future": True}
     if url.get_backend_name() == "sqlite":
-        if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
+            private_file(Path(url.database))
         options["connect_args"] = {"timeout": 30, "check_same_thread": False}
     else:
         if url.drivername == "postgresql":
