@@ -5,6 +5,7 @@ consumer's processes, SIGALRM timeouts — is Huey's own."""
 import json
 import logging
 import os
+import random
 import threading
 import time
 import traceback
@@ -16,8 +17,10 @@ from typing import Any, Protocol
 from huey import Huey
 from huey import signals as S
 from huey.api import Task
+from huey.exceptions import RetryTask
 
 from app import logs
+from app.db.errors import unreachable
 from app.plane.envelope import Envelope
 from app.plane.tasks.policy import TaskOptions
 from app.plane.tasks.registry import PermanentError, TaskRegistry, TaskSpec
@@ -25,6 +28,7 @@ from app.plane.tasks.starts import StartMarks
 from app.plane.tasks.storage import Ack, LeasedStorage
 
 log = logging.getLogger(__name__)
+STALL_DELAY = (1.0, 5.0)  # seconds before a task that found the database unreachable runs again
 
 
 @dataclass(frozen=True)
@@ -133,21 +137,35 @@ class PlaneHuey(Huey):  # type: ignore[misc]
                 self._starts.begin(envelope, began)
             try:
                 result = spec.handler(Context(envelope, self.services.get()), envelope.payload)
+                output = dict(result) if result is not None else None
+                if step is not None:  # before the ack: if recording fails, the task runs again (handlers dedupe)
+                    step.step_succeeded(envelope, output, began)
             except PermanentError:
                 task.retries = 0  # Huey then treats this failure as final
+                raise
+            except Exception as exc:
+                if unreachable(exc):
+                    raise self._wait_for_database(task, exc) from exc
                 raise
             finally:
                 if step is not None:
                     self._starts.end()
-            output = dict(result) if result is not None else None
-            if step is not None:  # before the ack: if recording fails, the task runs again (handlers dedupe)
-                step.step_succeeded(envelope, output, began)
             return output
 
         run.__name__ = spec.name
         run.__module__ = "flowplane"  # Huey names the task "flowplane.<name>"
         wrapper = self.task(name=spec.name, context=True)(run)
         self.task_classes[spec.name] = wrapper.task_class
+
+    @staticmethod
+    def _wait_for_database(task: Task, exc: BaseException) -> RetryTask:
+        """The database is unreachable: no fault of the task's. It runs again later as the same attempt,
+        however long the outage lasts, and is never dead-lettered for it."""
+        task._stalled = True
+        delay = random.uniform(*STALL_DELAY)  # noqa: S311 - jitter, not secrecy
+        log.warning("task %s %s waits for the database (%s); again in %.1f s, not counted as an attempt",
+                    task.name, task.id, type(exc).__name__, delay)
+        return RetryTask(delay=delay)
 
     def _mark_running(self, envelope: Envelope, began: datetime) -> None:
         if self.steps is not None:
@@ -239,6 +257,11 @@ class PlaneHuey(Huey):  # type: ignore[misc]
         self._emit(S.SIGNAL_SCHEDULED, task)
 
     def _requeue_task(self, task: Task, timestamp: datetime, retry_eta: datetime | None = None) -> None:
+        if getattr(task, "_stalled", False):  # the same attempt again, once the database may be back
+            task.retries -= 1  # Huey added one for RetryTask
+            task.eta = retry_eta
+            self.add_schedule(task, moving=True)
+            return
         envelope_json, options_json = task.args
         envelope = Envelope.from_json(envelope_json)
         options = TaskOptions.from_json(options_json)

@@ -143,6 +143,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         "FLOWPLANE_TASKS__SHUTDOWN_GRACE": "5s",
         "FLOWPLANE_WORKFLOWS__RECONCILE_INTERVAL": "2s",
         "FLOWPLANE_WORKFLOWS__LEASE": "10s",
+        "FLOWPLANE_TASKS__MODULES": "tests.plane_tasks",
     }
     port = closed_port()
     env["FLOWPLANE_API__PORT"] = str(port)
