@@ -1,4 +1,5 @@
-"""A mail that may go later (no server, a stalled server) stays retryable, and leaves no claim behind."""
+"""A mail that can never go (one that cannot be built or serialised) fails permanently at once; one that may
+go later (no server, a stalled server) stays retryable. Neither leaves a claim behind."""
 
 import contextlib
 import socket
@@ -12,7 +13,7 @@ from app.config import Settings
 from app.db.models import SentEmail
 from app.handlers import Services
 from app.plane.tasks.registry import PermanentError
-from tests.integration.tasks.smtp import mail_services, welcome, welcome_envelope
+from tests.integration.tasks.smtp import Inbox, mail_services, welcome, welcome_envelope
 from tests.servers import closed_port
 
 
@@ -20,6 +21,19 @@ def _no_claim_left(services: Services, key: str) -> bool:
     with services.engine.connect() as connection:
         table = SentEmail.__table__  # type: ignore[attr-defined]
         return connection.execute(table.select().where(table.c.idempotency_key == key)).first() is None
+
+
+@pytest.mark.parametrize(("address", "name"), [
+    ("ada@example.com", "Ada \ud800"),  # a lone surrogate: the body cannot be encoded
+    ("ada@example.com\r\nBcc: eve@evil.example", "Ada"),
+    ("=?utf-8?q?eve=40evil.example_?=@example.com", "Ada"),  # an encoded word a parser would decode
+    ("not an address", "Ada"),
+])
+def test_an_unsendable_message_fails_at_once(mail: Services, inbox: Inbox, address: str, name: str) -> None:
+    envelope = welcome_envelope(address, name)
+    with pytest.raises(PermanentError):
+        welcome(mail, envelope)
+    assert inbox.received == [] and _no_claim_left(mail, envelope.idempotency_key)
 
 
 def test_no_server_stays_retryable(make_settings: Callable[..., Settings]) -> None:
