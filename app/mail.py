@@ -20,6 +20,10 @@ class Mailer(Protocol):
     def send(self, message: EmailMessage) -> None: ...
 
 
+class MailRefused(Exception):
+    """The server refused this message for good (a 5xx reply to it): sending it again cannot help."""
+
+
 def send_budget(settings: EmailSettings) -> timedelta:
     """The longest one SMTP conversation may take, connecting included: whoever claims a mail holds it longer."""
     return 2 * settings.smtp_timeout
@@ -46,7 +50,7 @@ class SmtpMailer:
                     client.starttls(context=ssl.create_default_context())
                 if s.smtp_username:
                     client.login(s.smtp_username, s.smtp_password)
-                client.send_message(message)
+                _send(client, message)
             except BaseException:
                 client.close()
                 raise
@@ -54,6 +58,31 @@ class SmtpMailer:
         with contextlib.suppress(smtplib.SMTPException, OSError):
             client.quit()
         client.close()
+
+
+def _send(client: smtplib.SMTP, message: EmailMessage) -> None:
+    """A 5xx refusal of this message is permanent. A refused session (HELO, STARTTLS, AUTH) is not: that is
+    the configuration's doing, which a later attempt may find fixed."""
+    try:
+        client.send_message(message)
+    except smtplib.SMTPRecipientsRefused as exc:
+        if all(code >= 500 for code, _ in exc.recipients.values()):
+            raise MailRefused(f"recipient refused: {_replies(exc.recipients)}") from exc
+        raise
+    except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
+        if exc.smtp_code >= 500:
+            raise MailRefused(f"{type(exc).__name__}: {exc.smtp_code} {_text(exc.smtp_error)}") from exc
+        raise
+    except smtplib.SMTPNotSupportedError as exc:  # an address that needs SMTPUTF8, which the server lacks
+        raise MailRefused(str(exc)) from exc
+
+
+def _replies(recipients: dict[str, tuple[int, bytes]]) -> str:
+    return "; ".join(f"{address}: {code} {_text(reply)}" for address, (code, reply) in recipients.items())
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
 
 
 class _Deadline:
@@ -83,7 +112,7 @@ class _Deadline:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  traceback: TracebackType | None) -> None:
         self._over.set()
-        if error is not None and self._expired:
+        if error is not None and self._expired and not isinstance(error, MailRefused):
             raise TimeoutError(f"the SMTP conversation took longer than {self._budget.total_seconds():g} s") from error
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from app.domain.users import has_encoded_word, normalise_email
 from app.handlers import mail_claims
-from app.mail import send_budget
+from app.mail import MailRefused, send_budget
 from app.plane.tasks.registry import PermanentError, TaskContext
 
 SUBJECT = "Welcome to Flowplane"
@@ -41,6 +41,9 @@ def send_welcome(context: TaskContext, payload: dict[str, Any]) -> dict[str, Any
         return {"message_id": claim.message_id, "duplicate": True}
     try:
         services.mailer.send(message)
+    except MailRefused as exc:
+        claim.release()
+        raise PermanentError(str(exc)) from exc
     except BaseException:
         claim.release()  # the retry sends at once instead of waiting for the lease (the same Message-ID)
         raise

@@ -1,7 +1,8 @@
-"""A mail that can never go (one that cannot be built or serialised) fails permanently at once; one that may
-go later (no server, a stalled server) stays retryable. Neither leaves a claim behind."""
+"""A mail that can never go (a 5xx refusal, a message that cannot be serialised) fails permanently at once;
+one that may go later (4xx, no server, a stalled server) stays retryable. Neither leaves a claim behind."""
 
 import contextlib
+import smtplib
 import socket
 import threading
 import time
@@ -21,6 +22,33 @@ def _no_claim_left(services: Services, key: str) -> bool:
     with services.engine.connect() as connection:
         table = SentEmail.__table__  # type: ignore[attr-defined]
         return connection.execute(table.select().where(table.c.idempotency_key == key)).first() is None
+
+
+@pytest.mark.parametrize(("command", "reply"), [
+    ("MAIL", "553 5.7.1 sender not allowed"),
+    ("RCPT", "550 5.1.1 no such user"),
+    ("DATA", "554 5.7.1 message refused"),
+])
+def test_a_permanent_refusal_fails_at_once(mail: Services, inbox: Inbox, command: str, reply: str) -> None:
+    inbox.replies[command] = reply
+    envelope = welcome_envelope()
+    with pytest.raises(PermanentError, match=reply.split()[0]):
+        welcome(mail, envelope)
+    assert inbox.received == [] and _no_claim_left(mail, envelope.idempotency_key)
+
+
+@pytest.mark.parametrize(("command", "reply"), [
+    ("MAIL", "451 4.3.0 try again later"),
+    ("RCPT", "450 4.2.1 mailbox busy"),
+    ("DATA", "452 4.3.1 insufficient storage"),
+])
+def test_a_temporary_refusal_stays_retryable(mail: Services, inbox: Inbox, command: str, reply: str) -> None:
+    inbox.replies[command] = reply
+    envelope = welcome_envelope()
+    with pytest.raises(smtplib.SMTPException) as raised:
+        welcome(mail, envelope)
+    assert not isinstance(raised.value, PermanentError)
+    assert _no_claim_left(mail, envelope.idempotency_key)
 
 
 @pytest.mark.parametrize(("address", "name"), [
