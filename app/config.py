@@ -172,7 +172,8 @@ class EmailSettings(Section):
     smtp_security: Literal["none", "starttls", "tls"] = Field("none", description="Transport security.")
     smtp_username: str = Field("", description="SMTP login; empty sends without authentication.")
     smtp_password: SecretStr = Field(SecretStr(""), description="SMTP password: set it through the environment.")
-    smtp_timeout: Duration = Field(timedelta(seconds=10), description="Connect and command timeout.")
+    smtp_timeout: Duration = Field(timedelta(seconds=10),
+                                   description="Connect and command timeout; a whole conversation gets twice this.")
     sender: str = Field("Flowplane <no-reply@flowplane.local>", description="From: of outgoing mail.")
 
 

@@ -146,7 +146,8 @@ def _walk(ctx: CliContext, base: str, seconds: float) -> bool:
 
     def mail() -> str | None:
         with Session(engine) as db:
-            sent = db.execute(select(col(SentEmail.message_id)).where(col(SentEmail.recipient) == email)).scalar()
+            sent = db.execute(select(col(SentEmail.message_id)).where(
+                col(SentEmail.recipient) == email, col(SentEmail.sent_at).is_not(None))).scalar()  # not a claim
         if sent and settings.email.backend == "file":
             return f"{sent}, read it in {Path(settings.email.mail_dir).resolve()}/"
         return f"{sent}, sent over SMTP to {settings.email.smtp_host}:{settings.email.smtp_port}" if sent else None
