@@ -97,7 +97,7 @@ class EventPublisher:
                     )
                     break
                 except Exception as exc:
-                    self.close()
+                    self._drop()
                     if not _recoverable(exc):
                         raise
                     if _timed_out(exc) or (fresh and _refused(exc)) or attempt == self._retries:
@@ -132,7 +132,7 @@ class EventPublisher:
                 # A batch's confirms come together, a moment after its last publish: a few answers' time
                 failed = self._publish_batch(batch, 5 * self._timeout if timeout is None else timeout)
             except Exception as exc:
-                self._close_batch()
+                self._close_batch(gracefully=False)
                 if _recoverable(exc):
                     self.availability.failed(type(exc).__name__)
                 raise
@@ -178,19 +178,31 @@ class EventPublisher:
         self._nacked.update(range(start, delivery_tag + 1))
         self._confirmed = max(self._confirmed, delivery_tag)
 
-    def _close_batch(self) -> None:
+    def _close_batch(self, *, gracefully: bool = True) -> None:
         if self._batch_connection is not None:
-            with contextlib.suppress(Exception):
-                self._batch_connection.release()
+            _let_go(self._batch_connection, gracefully)
         self._batch_connection = self._batch_channel = self._batch_producer = None
         self._confirmed = self._batch_tag = 0
+
+    def _drop(self) -> None:
+        """Forget a connection that failed, without the closing handshake a silent broker would not answer."""
+        if self._connection is not None:
+            _let_go(self._connection, gracefully=False)
+        self._connection = self._producer = None
 
     def close(self) -> None:
         self._close_batch()
         if self._connection is not None:
-            with contextlib.suppress(Exception):  # already gone
-                self._connection.release()
+            _let_go(self._connection, gracefully=True)
         self._connection = self._producer = None
+
+
+def _let_go(connection: Connection, gracefully: bool) -> None:
+    with contextlib.suppress(Exception):  # already gone
+        if gracefully:
+            connection.release()
+        else:
+            connection.collect()
 
 
 def _timed_out(exc: BaseException) -> bool:
