@@ -11,7 +11,8 @@ RUN pip install . && useradd --system --create-home --home-dir /home/flowplane f
 COPY config.toml ./
 COPY workflows ./workflows
 COPY schedules ./schedules
-RUN mkdir -p var && chown flowplane var
+# Private to the app's user; var/reports exists so the reports volume starts with its owner and mode.
+RUN install -d -m 0700 -o flowplane var var/reports
 
 USER flowplane
 EXPOSE 8000

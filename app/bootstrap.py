@@ -10,10 +10,11 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from app.auth.passwords import Passwords
-from app.config import Settings, redact_url
+from app.config import Settings
 from app.db import migrate
 from app.db.engine import make_engine
 from app.domain.events import EVENTS, EventCatalogue
+from app.files import private_dir, private_file
 from app.handlers import Services
 from app.handlers.catalogue import CONSUMERS, TASKS
 from app.handlers.crm import FakeCrm
@@ -30,6 +31,7 @@ from app.plane.tasks.redis_storage import LeasedRedisStorage
 from app.plane.tasks.registry import TaskRegistry, TaskSpec
 from app.plane.tasks.sqlite_storage import LeasedSqliteStorage
 from app.plane.tasks.storage import LeasedStorage
+from app.redaction import redact_url
 from app.scheduling.catalogue import ScheduleCatalogue
 from app.scheduling.service import ScheduleService
 from app.workflows.catalogue import WorkflowCatalogue
@@ -87,15 +89,30 @@ def task_storage(settings: Settings) -> LeasedStorage:
     """Huey on Redis when ``redis.url`` is set, else Huey on the embedded SQLite file."""
     lease = settings.tasks.lease.total_seconds()
     if settings.redis.url:
-        return LeasedRedisStorage(f"{settings.redis.key_prefix}{settings.tasks.queue}", settings.redis.url, lease)
+        redis = settings.redis
+        return LeasedRedisStorage(f"{redis.key_prefix}{settings.tasks.queue}", redis.url, lease,
+                                  connect_timeout=redis.connect_timeout.total_seconds(),
+                                  timeout=redis.timeout.total_seconds(), backoff=redis.backoff.total_seconds())
     path = Path(settings.tasks.sqlite_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_file(path)
     return LeasedSqliteStorage(settings.tasks.queue, str(path), lease)
+
+
+def make_local_files(settings: Settings) -> None:
+    """The files and directories the embedded parts write, made private before anything else creates them."""
+    if not settings.rabbitmq.url:
+        private_file(Path(settings.rabbitmq.embedded_path))
+    if settings.events.enabled:
+        private_file(Path(settings.events.crm_fake_path))  # the crm consumer's stand-in CRM store
+    if settings.email.backend == "file":
+        private_dir(Path(settings.email.mail_dir))
+    private_dir(Path(settings.scheduler.reports_dir))
 
 
 def build(settings: Settings, *, migrate_database: bool | None = None) -> Container:
     """Wire the application; migrate the database first when settings (or the caller) ask for it."""
     engine = make_engine(settings.database)
+    make_local_files(settings)
     if settings.database.auto_migrate if migrate_database is None else migrate_database:
         log.info("applying database migrations to %s", redact_url(settings.database.url))
         migrate.upgrade(engine)
@@ -105,9 +122,10 @@ def build(settings: Settings, *, migrate_database: bool | None = None) -> Contai
                      on_dead=lambda failure: dead.record(huey.services.get().engine, failure))
     catalogue, consumers = event_declarations(settings)
     topology = build_topology(settings, [spec.binding for spec in consumers])
-    if not settings.rabbitmq.url:
-        Path(settings.rabbitmq.embedded_path).parent.mkdir(parents=True, exist_ok=True)
-    publisher = EventPublisher(transport_url(settings), topology, retries=settings.events.publish_retries)
+    rabbitmq = settings.rabbitmq
+    publisher = EventPublisher(transport_url(settings), topology, retries=settings.events.publish_retries,
+                               connect_timeout=rabbitmq.connect_timeout.total_seconds(),
+                               timeout=rabbitmq.timeout.total_seconds(), backoff=rabbitmq.backoff.total_seconds())
     plane = Plane(engine, registry, huey.send, settings.tasks.queue, catalogue=catalogue,
                   send_event=lambda event, options: publisher.publish(event, headers=options.get("headers"),
                                                                       priority=options.get("priority", 0)),
@@ -138,6 +156,6 @@ def _unfinished(inspector: TaskInspector, task_id: str) -> bool:
 
 def services(settings: Settings) -> Services:
     """What handlers use; built once in each worker or consumer process, after any fork."""
-    engine = make_engine(settings.database)
+    engine = make_engine(settings.database, query_timeout=settings.database.handler_query_timeout.total_seconds())
     return Services(settings=settings, engine=engine, mailer=make_mailer(settings.email),
                     crm=FakeCrm(settings.events.crm_fake_path))

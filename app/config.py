@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, SecretStr, ValidationError
 
@@ -74,11 +73,25 @@ class DatabaseSettings(Section):
     auto_migrate: bool = Field(True, description="Apply migrations when a process starts.")
     pool_size: int = Field(10, ge=1, le=200, description="Connections kept per process (PostgreSQL).")
     echo: bool = Field(False, description="Log SQL statements (parameters are never logged).")
+    connect_timeout: Duration = Field(timedelta(seconds=2), description="Longest wait for a new PostgreSQL "
+                                      "connection (libpq's minimum is 2 s).")
+    query_timeout: Duration = Field(timedelta(milliseconds=1500), description="Longest wait for one answer of "
+                                    "PostgreSQL on an open connection (a server that stops answering fails within "
+                                    "it); task handlers get handler_query_timeout instead.")
+    handler_query_timeout: Duration = Field(timedelta(minutes=5), description="The same for the connections task "
+                                            "handlers use (reports and retention run long queries).")
+    pool_timeout: Duration = Field(timedelta(seconds=2), description="Longest wait for a free pooled connection.")
+    backoff: Duration = Field(timedelta(seconds=2), description="After a timeout or a refused connection, "
+                              "database calls fail at once this long instead of each waiting (HTTP 503).")
 
 
 class RedisSettings(Section):
     url: str = Field("", description="redis:// URL; empty keeps everything embedded (no Redis).")
     key_prefix: str = Field("flowplane:", description="Prefix of every key Flowplane writes.")
+    connect_timeout: Duration = Field(timedelta(seconds=1), description="Longest wait for a new Redis connection.")
+    timeout: Duration = Field(timedelta(seconds=1), description="Longest wait for one Redis answer.")
+    backoff: Duration = Field(timedelta(seconds=2), description="After a timeout or a refused connection, sends "
+                              "to Redis are skipped this long (the outbox keeps them) instead of each waiting.")
 
 
 class RabbitMQSettings(Section):
@@ -86,6 +99,12 @@ class RabbitMQSettings(Section):
     management_url: str = Field("", description="http:// URL of the management API, if enabled.")
     prefix: str = Field("", pattern=r"^[A-Za-z0-9_.-]{0,64}$", description="Prefix of every exchange and queue.")
     embedded_path: str = Field("var/events.db", description="File of the embedded transport (no RabbitMQ).")
+    connect_timeout: Duration = Field(timedelta(seconds=1), description="Longest wait for a new connection, "
+                                      "its AMQP handshake included.")
+    timeout: Duration = Field(timedelta(seconds=1), description="Longest wait for one socket read or write, and "
+                              "for the broker's confirm of a publish.")
+    backoff: Duration = Field(timedelta(seconds=2), description="After a timeout or a refused connection, "
+                              "publishes are skipped this long (the outbox keeps them) instead of each waiting.")
 
 
 class TaskSettings(Section):
@@ -113,7 +132,8 @@ class EventSettings(Section):
     max_priority: int = Field(0, ge=0, le=255, description="x-max-priority of consumer queues; 0 = none.")
     queue_type: Literal["classic", "quorum"] = Field("classic", description="quorum for clustered RabbitMQ.")
     message_ttl: Duration | None = Field(None, description="Drop (dead-letter) messages older than this.")
-    publish_retries: int = Field(3, ge=0, le=20, description="Reconnect attempts of one publish.")
+    publish_retries: int = Field(3, ge=0, le=20, description="Fresh connections one publish tries after a "
+                                 "connection reset (none after a timeout or a refusal).")
     modules: NameList = Field(default_factory=list, description="Extra modules whose EVENTS and CONSUMERS lists "
                               "declare application events and consumers (comma-separated in the environment).")
     crm_fake_path: str = Field("var/crm.db", description="Store of the stand-in CRM the crm consumer feeds.")
@@ -151,8 +171,9 @@ class EmailSettings(Section):
     smtp_port: int = Field(1025, ge=1, le=65535, description="SMTP server port.")
     smtp_security: Literal["none", "starttls", "tls"] = Field("none", description="Transport security.")
     smtp_username: str = Field("", description="SMTP login; empty sends without authentication.")
-    smtp_password: str = Field("", description="SMTP password: set it through the environment.")
-    smtp_timeout: Duration = Field(timedelta(seconds=10), description="Connect and command timeout.")
+    smtp_password: SecretStr = Field(SecretStr(""), description="SMTP password: set it through the environment.")
+    smtp_timeout: Duration = Field(timedelta(seconds=10),
+                                   description="Connect and command timeout; a whole conversation gets twice this.")
     sender: str = Field("Flowplane <no-reply@flowplane.local>", description="From: of outgoing mail.")
 
 
@@ -255,14 +276,3 @@ def _describe(exc: ValidationError, origins: Mapping[str, str]) -> str:
 
 def _looks_secret(dotted: str) -> bool:
     return dotted.endswith(("url", "password", "secret", "token", "username"))
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``, safe to log or print."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))

@@ -8,6 +8,8 @@ from contextlib import AbstractContextManager
 from contextvars import ContextVar, Token
 from datetime import UTC, datetime
 
+from app.redaction import redact_url
+
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "color_message"}
 # The fields of the innermost open context. A ContextVar, so threads (and asyncio tasks) never mix them.
 _fields: ContextVar[dict[str, object] | None] = ContextVar("flowplane_log_fields", default=None)
@@ -45,6 +47,17 @@ class ContextFilter(logging.Filter):
         return True
 
 
+class AccessLogRedaction(logging.Filter):
+    """uvicorn's access lines name the request target with its query string: credential-like values are masked
+    (``?access_token=***``), as some clients and links put tokens there."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # uvicorn logs '%s - "%s %s HTTP/%s" %d' with (client, method, target, version, status)
+        if isinstance(record.args, tuple) and len(record.args) == 5 and isinstance(record.args[2], str):
+            record.args = (*record.args[:2], redact_url(record.args[2]), *record.args[3:])
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -73,3 +86,6 @@ def configure(level: str = "info", *, json_lines: bool | None = None) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(existing, AccessLogRedaction) for existing in access.filters):
+        access.addFilter(AccessLogRedaction())  # on the logger: every handler, pytest's included, sees it masked

@@ -55,12 +55,24 @@ def step(context: TaskContext, payload: dict[str, Any]) -> dict[str, Any]:
     return {"step": envelope.step_id, "end": line["end"]}
 
 
+def database(context: TaskContext, payload: dict[str, Any]) -> None:
+    """Needs the database: notes each attempt, then reads from it."""
+    from sqlalchemy import text
+    from sqlmodel import Session
+
+    note(context, payload, "ran")
+    with Session(context.services.engine) as db:
+        db.execute(text("SELECT 1"))
+    note(context, payload, "end")
+
+
 QUICK = RetryPolicy(attempts=4, first=timedelta(milliseconds=300), max=timedelta(seconds=1))
 
 TASKS = [
     TaskSpec("test.record", record, retry=RetryPolicy(attempts=1), timeout=None),
     TaskSpec("test.flaky", flaky, retry=QUICK, timeout=None),
     TaskSpec("test.permanent", permanent, retry=QUICK, timeout=None),
+    TaskSpec("test.database", database, retry=QUICK, timeout=timedelta(seconds=30)),
     TaskSpec("test.step", step, retry=RetryPolicy(attempts=3, first=timedelta(milliseconds=100)),
              timeout=timedelta(seconds=60)),
     TaskSpec("test.nap", nap, retry=RetryPolicy(attempts=2, first=timedelta(milliseconds=100)),

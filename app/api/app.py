@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from app import dashboard
 from app.api.accounts import SessionRoutes, UserRoutes
+from app.api.bodies import JsonCheckedRequest
 from app.api.events import EventRoutes
 from app.api.health import health, ready
 from app.api.metrics import metrics
@@ -49,6 +50,7 @@ def create_app(container: Container, limiter: Limiter | None = None) -> Litestar
         },
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.api.max_body_bytes,
+        request_class=JsonCheckedRequest,
         openapi_config=OpenAPIConfig(
             title="Flowplane",
             version=version("flowplane"),

@@ -15,7 +15,9 @@ def health() -> dict[str, str]:
 @get("/ready", sync_to_thread=True, tags=["health"],
      summary="Every server the settings use answers and registration's workflow is loaded")
 def ready(container: NamedDependency[Container]) -> Response[ReadinessOut]:
-    checks = check_all(dependencies(container.settings, container.engine))
+    checks = check_all(dependencies(container.settings, container.engine,
+                                    redis=getattr(container.huey.leased, "availability", None),
+                                    rabbitmq=container.publisher.availability))
     # Without its workflow, registration answers 503: a balancer should send sign-ups elsewhere
     checks["registration_workflow"] = ("ok" if REGISTRATION in container.workflows.names() else
                                        f"missing (no valid {REGISTRATION} in {container.settings.workflows.directory}; "

@@ -1,13 +1,17 @@
 """Every error leaves the API as RFC 9457 problem-details JSON, never as a traceback."""
 
 import logging
+import math
 from http import HTTPStatus
 from typing import Any
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
+from sqlalchemy.exc import SQLAlchemyError
 
+from app.availability import Unavailable
+from app.db.errors import unreachable
 from app.domain.errors import EmailTaken, InvalidCredentials, InvalidFields
 from app.workflows.catalogue import UnknownWorkflow
 
@@ -64,6 +68,21 @@ def _workflow_missing(_: Request[Any, Any, Any], exc: UnknownWorkflow) -> Respon
                    headers={"Retry-After": "30"})
 
 
+def _unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """A server the request needs is down or silent (refused, timed out, or skipped while it recovers)."""
+    if not (isinstance(exc, Unavailable) or unreachable(exc)):
+        return _unexpected(request, exc)
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, Unavailable):
+        cause = cause.__cause__ or cause.__context__
+    retry_after = max(1, math.ceil(cause.retry_after)) if isinstance(cause, Unavailable) else 2
+    service = cause.service if isinstance(cause, Unavailable) else "database"
+    log.warning("%s %s answered 503: the %s is unavailable (%s)", request.method, request.url.path, service,
+                type(exc).__name__)
+    return problem(503, f"the {service} is unavailable; try again in {retry_after} s",
+                   headers={"Retry-After": str(retry_after)})
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.error("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
     return problem(500, "an unexpected error occurred; it has been logged")
@@ -76,6 +95,8 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     EmailTaken: _email_taken,
     InvalidCredentials: _invalid_credentials,
     UnknownWorkflow: _workflow_missing,
+    Unavailable: _unavailable,
+    SQLAlchemyError: _unavailable,  # the database's absence is a 503; any other database error a 500
     Exception: _unexpected,
 }
 __all__ = ["EXCEPTION_HANDLERS", "MediaType", "problem"]

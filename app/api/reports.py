@@ -1,13 +1,14 @@
 """Generated reports: admin-only, since they describe the whole user base. No file system path leaves here."""
 
 import json
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath, QueryParameter
+from litestar.params import FromPath
 
+from app.api.paging import Limit, Offset
 from app.api.security import operators
 from app.bootstrap import Container
 from app.db.models import Report
@@ -29,8 +30,8 @@ class ReportRoutes(Controller):
     @get("/", guards=ADMIN, sync_to_thread=True, summary="Generated reports, newest first")
     def list_reports(
         self, container: NamedDependency[Container],
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
-        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+        offset: Offset = 0,
+        limit: Limit = 50,
     ) -> dict[str, Any]:
         total, rows = reports.page(container.engine, offset=offset, limit=limit)
         return {"total": total, "offset": offset, "limit": limit, "items": [_view(row) for row in rows]}

@@ -10,9 +10,9 @@ from app.db.models import User
 from app.domain.users import (
     PASSWORD_MAX_LENGTH,
     check_name,
+    check_new_email,
     check_password,
     check_password_differs,
-    normalise_email,
 )
 
 
@@ -26,7 +26,7 @@ class RegisterRequest(BaseModel):
     @field_validator("email")
     @classmethod
     def _email(cls, value: str) -> str:
-        return normalise_email(value)
+        return check_new_email(value)
 
     @field_validator("name")
     @classmethod

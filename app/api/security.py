@@ -9,6 +9,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.types import Guard
 from sqlmodel import Session
 
+from app.addresses import rate_key
 from app.auth.accounts import Principal, authenticate
 from app.durations import Rate
 
@@ -39,7 +40,7 @@ def rate_limited(name: str) -> Guard:
     async def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:  # type: ignore[type-arg]
         state = connection.app.state
         rate: Rate = getattr(state.container.settings.auth, f"{name}_rate_limit")
-        client = connection.client.host if connection.client else "unknown"
+        client = rate_key(connection.client.host if connection.client else None)
         decision = await state.limiter.hit(f"{name}:{client}", rate)
         if not decision.allowed:
             raise TooManyRequestsException(

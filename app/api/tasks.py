@@ -8,6 +8,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import FromPath, QueryParameter
 
+from app.api.paging import Limit, Offset
 from app.api.security import operators
 from app.bootstrap import Container
 from app.plane.tasks.inspect import STATES, TaskInspector
@@ -34,8 +35,8 @@ class TaskRoutes(Controller):
         self, container: NamedDependency[Container],
         in_state: Annotated[str, QueryParameter(name="state", description=f"One of {', '.join(STATES)}")],
         task: Annotated[str | None, QueryParameter(description="Only tasks with this name")] = None,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
-        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+        offset: Offset = 0,
+        limit: Limit = 50,
     ) -> dict[str, Any]:
         if in_state not in STATES:
             raise ValidationException(extra=[{"key": "state", "message": f"must be one of {', '.join(STATES)}"}])

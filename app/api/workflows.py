@@ -8,6 +8,7 @@ from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import FromPath, JSONBody, QueryParameter
 from sqlmodel import Session
 
+from app.api.paging import Limit
 from app.api.security import operators
 from app.bootstrap import Container
 from app.workflows.catalogue import UnknownWorkflow
@@ -68,7 +69,7 @@ class RunRoutes(Controller):
         self, container: NamedDependency[Container],
         workflow: Annotated[str | None, QueryParameter(description="Only runs of this workflow")] = None,
         status: Annotated[str | None, QueryParameter(description=f"One of {', '.join(STATUSES)}")] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+        limit: Limit = 50,
         cursor: Annotated[str | None, QueryParameter(description="next_cursor of the previous page")] = None,
     ) -> dict[str, Any]:
         if status is not None and status not in STATUSES:

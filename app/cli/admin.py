@@ -7,7 +7,7 @@ import click
 
 from app import logs
 from app.cli.context import CliContext, pass_context
-from app.config import redact_url
+from app.redaction import MASK, is_secret_name, redact_url
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -118,13 +118,19 @@ def sessions_cleanup(ctx: CliContext) -> None:
 @click.command("config")
 @pass_context
 def show_config(ctx: CliContext) -> None:
-    """Check the settings and print them as TOML, with passwords in URLs redacted."""
+    """Check the settings and print them as TOML, with every secret redacted."""
     for section, values in ctx.settings.model_dump(mode="json").items():
         click.echo(f"[{section}]")
         for key, value in values.items():
-            shown = redact_url(value) if isinstance(value, str) and key.endswith("url") else value
-            click.echo(f"{key} = {_toml_value(shown)}")
+            click.echo(f"# {key} is not set" if value is None else f"{key} = {_toml_value(_shown(key, value))}")
         click.echo()
+
+
+def _shown(key: str, value: object) -> object:
+    if isinstance(value, str) and key.endswith("url"):
+        return redact_url(value)
+    # Secret settings dump as asterisks already (SecretStr); any other with a secret's name is masked too.
+    return MASK if value and is_secret_name(key) else value
 
 
 def _toml_value(value: object) -> str:

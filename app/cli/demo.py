@@ -62,10 +62,11 @@ def _running(base: str, start: bool) -> Iterator[None]:
         return
     if not start:
         raise click.ClickException(f"the API at {base} does not answer; start it with `just up`")
+    from app.files import private_file
     from app.supervisor import flowplane_command
 
     log = Path("var") / "demo-up.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
+    private_file(log)  # var/ holds the databases: if this makes it, it must be private too
     click.echo(f"nothing answers at {base}: starting `flowplane up` (its log: {log})")
     with log.open("ab") as sink:
         process = subprocess.Popen(flowplane_command("up"), stdout=sink, stderr=subprocess.STDOUT)  # noqa: S603
@@ -145,7 +146,8 @@ def _walk(ctx: CliContext, base: str, seconds: float) -> bool:
 
     def mail() -> str | None:
         with Session(engine) as db:
-            sent = db.execute(select(col(SentEmail.message_id)).where(col(SentEmail.recipient) == email)).scalar()
+            sent = db.execute(select(col(SentEmail.message_id)).where(
+                col(SentEmail.recipient) == email, col(SentEmail.sent_at).is_not(None))).scalar()  # not a claim
         if sent and settings.email.backend == "file":
             return f"{sent}, read it in {Path(settings.email.mail_dir).resolve()}/"
         return f"{sent}, sent over SMTP to {settings.email.smtp_host}:{settings.email.smtp_port}" if sent else None

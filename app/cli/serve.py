@@ -3,12 +3,17 @@
 import contextlib
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from app import logs
 from app.cli.context import CliContext, pass_context
 from app.config import Settings
+
+if TYPE_CHECKING:
+    import uvicorn
+    from litestar import Litestar
 
 
 @click.command()
@@ -26,17 +31,28 @@ def api(ctx: CliContext, host: str | None, port: int | None) -> None:
     logs.configure(settings.api.log_level)
     container = build(settings)
     try:
-        uvicorn.run(
-            create_app(container),
-            host=host or settings.api.host,
-            port=port or settings.api.port,
-            log_config=None,
-            proxy_headers=True,
-            forwarded_allow_ips=settings.api.forwarded_allow_ips,
-            timeout_graceful_shutdown=10,
-        )
+        server = uvicorn.Server(uvicorn_config(create_app(container), settings, host=host, port=port))
+        server.run()
     finally:
         container.close()
+    if not server.started:
+        sys.exit(3)  # what uvicorn.run exits with when it cannot start (the port is taken)
+
+
+def uvicorn_config(app: "Litestar", settings: Settings, *, host: str | None = None,
+                   port: int | None = None) -> "uvicorn.Config":
+    """How the API is served; tests serve it the same way."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=host or settings.api.host,
+        port=settings.api.port if port is None else port,
+        log_config=None,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.api.forwarded_allow_ips,
+        timeout_graceful_shutdown=10,
+    )
 
 
 @click.command()

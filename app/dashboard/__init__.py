@@ -7,27 +7,27 @@ from typing import Any
 from litestar import Request, Response, Router
 from litestar.datastructures import ResponseHeader
 from litestar.di import Provide
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
 
-from app.dashboard import csrf
-from app.dashboard.auth import COOKIE, LoginRequired, provide_viewer
+from app.dashboard.auth import LoginRequired, provide_viewer
 from app.dashboard.forms import Forms, LoginPage
 from app.dashboard.pages import Pages
 from app.dashboard.render import STATIC, template_config
 
 __all__ = ["routes", "template_config"]
 log = logging.getLogger(__name__)
-HEADERS = [
-    ResponseHeader(name="Content-Security-Policy",
-                   value="default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
-                         "form-action 'self'; frame-ancestors 'none'"),
-    ResponseHeader(name="X-Content-Type-Options", value="nosniff"),
-    ResponseHeader(name="Referrer-Policy", value="same-origin"),
-    ResponseHeader(name="Cache-Control", value="no-store"),
-]
+GUARDS = {  # every response of the pages, error pages included (a router's headers skip exception handlers)
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+                               "form-action 'self'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",  # frame-ancestors, for browsers that predate it
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+HEADERS = [ResponseHeader(name=name, value=value) for name, value in GUARDS.items()]
 
 
 def _login(request: Request[Any, Any, Any], _: LoginRequired) -> Response[Any]:
@@ -35,24 +35,33 @@ def _login(request: Request[Any, Any, Any], _: LoginRequired) -> Response[Any]:
     return Redirect(f"/dashboard/login?{urllib.parse.urlencode({'next': target})}", status_code=303)
 
 
-def _refused(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
-    token = request.cookies.get(COOKIE)
-    return Template(template_name="error.html", status_code=exc.status_code, headers=exc.headers,
-                    context={"viewer": None, "section": "", "status": exc.status_code, "detail": exc.detail,
-                             "logout_csrf": csrf.token_for(token) if token else None})
+def _error_page(status: int, detail: str, headers: dict[str, str] | None = None) -> Response[Any]:
+    # No viewer and no CSRF token: an error page may be shown to anyone, and is never a form to submit.
+    return Template(template_name="error.html", status_code=status, headers={**(headers or {}), **GUARDS},
+                    context={"viewer": None, "section": "", "status": status, "detail": detail})
+
+
+def _refused(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    return _error_page(exc.status_code, exc.detail, exc.headers)
+
+
+def _invalid(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    # Otherwise the API's handler would answer a page's bad query parameter with problem JSON.
+    problems = [f"{item.get('key', 'request')}: {item.get('message', 'is invalid')}"
+                for item in (exc.extra if isinstance(exc.extra, list) else [])]
+    return _error_page(400, "; ".join(problems) or exc.detail)
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.error("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
-    return Template(template_name="error.html", status_code=500,
-                    context={"viewer": None, "section": "", "status": 500, "logout_csrf": None,
-                             "detail": "an unexpected error occurred; it has been logged"})
+    return _error_page(500, "an unexpected error occurred; it has been logged")
 
 
 def routes() -> list[ControllerRouterHandler]:
     pages = Router(path="/", route_handlers=[Pages, Forms, LoginPage],
                    dependencies={"viewer": Provide(provide_viewer)}, response_headers=HEADERS,
-                   exception_handlers={LoginRequired: _login, HTTPException: _refused, Exception: _unexpected})
+                   exception_handlers={LoginRequired: _login, ValidationException: _invalid, HTTPException: _refused,
+                                       Exception: _unexpected})
     static = create_static_files_router(path="/dashboard/static", directories=[STATIC], include_in_schema=False,
                                         name="dashboard-static")
     return [pages, static]

@@ -2,7 +2,7 @@
 
 import urllib.parse
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import anyio.to_thread
 from litestar import Request
@@ -12,6 +12,7 @@ from litestar.exceptions import PermissionDeniedException, TooManyRequestsExcept
 from litestar.handlers import BaseRouteHandler
 from litestar.response import Redirect
 
+from app.addresses import rate_key
 from app.auth.accounts import Principal, authenticate
 from app.bootstrap import Container
 from app.dashboard import csrf
@@ -49,8 +50,10 @@ class Viewer:
 
 
 def session_cookie(request: Request, token: str, expires_at: datetime) -> Cookie:  # type: ignore[type-arg]
+    # Both in seconds from now (Cookie.expires is not a timestamp): the cookie goes when the session does.
+    lifetime = max(0, int((expires_at - datetime.now(UTC)).total_seconds()))
     return Cookie(key=COOKIE, value=token, path=PATH, httponly=True, samesite="strict",
-                  secure=request.url.scheme == "https", expires=int(expires_at.timestamp()))
+                  secure=request.url.scheme == "https", max_age=lifetime, expires=lifetime)
 
 
 def notice_cookie(text: str) -> Cookie:
@@ -102,7 +105,7 @@ async def provide_viewer(request: Request) -> Viewer:  # type: ignore[type-arg]
 async def login_rate_limit(connection: ASGIConnection, _: BaseRouteHandler) -> None:  # type: ignore[type-arg]
     """The API's login limit (auth.login_rate_limit), per client address, for the login form too."""
     state = connection.app.state
-    client = connection.client.host if connection.client else "unknown"
+    client = rate_key(connection.client.host if connection.client else None)
     decision = await state.limiter.hit(f"login:{client}", state.container.settings.auth.login_rate_limit)
     if not decision.allowed:
         raise TooManyRequestsException(detail=f"too many logins; try again in {decision.retry_after} s",

@@ -16,7 +16,8 @@ from app.dashboard.render import page
 from app.plane.tasks.inspect import STATES
 from app.scheduling.catalogue import UnknownSchedule
 
-Offset = Annotated[int, QueryParameter(ge=0)]
+MAX_OFFSET = 1_000_000_000  # as in the API (app/api/paging.py): beyond it, a 400 page rather than an overflow
+Offset = Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET)]
 
 
 class Pages(Controller):

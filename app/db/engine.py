@@ -1,34 +1,70 @@
 import time
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 
+from app.availability import Availability
 from app.config import DatabaseSettings
+from app.db.bounded import BoundedConnection
+from app.files import private_file
+
+_AVAILABILITY: "WeakKeyDictionary[Engine, Availability]" = WeakKeyDictionary()
 
 
-def make_engine(settings: DatabaseSettings, **overrides: Any) -> Engine:
-    """Build the engine for ``settings.url``; SQL parameters are never logged, even with ``echo``."""
+def make_engine(settings: DatabaseSettings, *, query_timeout: float | None = None, **overrides: Any) -> Engine:
+    """Build the engine for ``settings.url``; SQL parameters are never logged, even with ``echo``.
+
+    On PostgreSQL every wait is bounded: the connect (``connect_timeout``), a free pooled connection
+    (``pool_timeout``) and each answer (``query_timeout``, or the one given); after a timeout or a refused
+    connection the engine fails at once for ``backoff`` (:class:`~app.availability.Unavailable`)."""
     url = make_url(settings.url)
     options: dict[str, Any] = {"echo": settings.echo, "hide_parameters": True, "future": True}
     if url.get_backend_name() == "sqlite":
-        if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
+            private_file(Path(url.database))
         options["connect_args"] = {"timeout": 30, "check_same_thread": False}
     else:
         if url.drivername == "postgresql":
             url = url.set(drivername="postgresql+psycopg")
-        options.update(pool_size=settings.pool_size, max_overflow=settings.pool_size)
+        options.update(pool_size=settings.pool_size, max_overflow=settings.pool_size,
+                       pool_timeout=settings.pool_timeout.total_seconds(),
+                       connect_args={"connect_timeout": max(2, round(settings.connect_timeout.total_seconds()))})
     options.update(overrides)
     engine = create_engine(url, **options)
     if url.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _tune_sqlite)
-    else:
-        event.listen(engine.pool, "checkin", _note_checkin)
-        event.listen(engine.pool, "checkout",
-                     lambda connection, record, _proxy: _ping_if_idle(engine, connection, record))
+        return engine
+    availability = Availability("database", settings.backoff.total_seconds())
+    _AVAILABILITY[engine] = availability
+    timeout = settings.query_timeout.total_seconds() if query_timeout is None else query_timeout
+    if url.get_driver_name() == "psycopg":
+        event.listen(engine, "do_connect",
+                     lambda _dialect, _record, cargs, cparams: _connect(availability, timeout, cargs, cparams))
+    event.listen(engine.pool, "checkin", _note_checkin)
+    event.listen(engine.pool, "checkout",
+                 lambda connection, record, _proxy: _ping_if_idle(engine, availability, connection, record))
     return engine
+
+
+def availability_of(engine: Engine) -> Availability | None:
+    """Whether ``engine``'s server failed moments ago (None for SQLite, a file rather than a server)."""
+    return _AVAILABILITY.get(engine)
+
+
+def _connect(availability: Availability, timeout: float, cargs: Any, cparams: Any) -> BoundedConnection:
+    availability.check()
+    try:
+        connection = BoundedConnection.connect(*cargs, **cparams)
+    except Exception as error:  # refused, timed out, or the server is starting: skip it for the backoff
+        availability.failed(type(error).__name__)
+        raise
+    availability.succeeded()
+    connection.answer_timeout = timeout
+    connection.on_timeout = lambda: availability.failed("no answer")
+    return connection
 
 
 IDLE_BEFORE_PING = 2.0  # seconds
@@ -38,10 +74,12 @@ def _note_checkin(_connection: Any, record: Any) -> None:
     record.info["checked_in_at"] = time.monotonic()
 
 
-def _ping_if_idle(engine: Engine, connection: Any, record: Any) -> None:
+def _ping_if_idle(engine: Engine, availability: Availability, connection: Any, record: Any) -> None:
     """Check a connection that sat idle in the pool before lending it (the server may have restarted or
     dropped it meanwhile); one that was in use a moment ago is lent as it is. ``pool_pre_ping`` would
-    cost a round trip on every checkout, which on a busy worker is one per transaction."""
+    cost a round trip on every checkout, which on a busy worker is one per transaction. While the server
+    is known to be down, nothing is lent."""
+    availability.check()
     returned = record.info.get("checked_in_at")
     if returned is None or time.monotonic() - returned < IDLE_BEFORE_PING:
         return  # new, or busy a moment ago

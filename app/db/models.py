@@ -72,14 +72,19 @@ class DeadLetter(SQLModel, table=True):
 
 
 class SentEmail(SQLModel, table=True):
-    """Mail already sent for an idempotency key: a redelivered task does not mail twice."""
+    """A mail's claim, then its record, under the task's idempotency key: one copy of the task sends it.
+
+    Until ``sent_at`` is set, the copy holding ``claim_token`` may send until ``claimed_until``; after that
+    another copy may take the claim over. Rows written before migration 0007 are sent and carry no claim."""
 
     __tablename__ = "sent_emails"
 
     idempotency_key: str = Field(primary_key=True, max_length=160)
     message_id: str = Field(max_length=255)
     recipient: str = Field(max_length=254)
-    sent_at: datetime = Field(sa_type=UTCDateTime)
+    claim_token: str | None = Field(default=None, max_length=32)
+    claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class ConsumedMessage(SQLModel, table=True):

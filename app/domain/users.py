@@ -1,6 +1,7 @@
 """Rules for users: roles, email normalisation and the password policy."""
 
 import enum
+import re
 import unicodedata
 
 from email_validator import EmailNotValidError, validate_email
@@ -9,6 +10,8 @@ PASSWORD_MIN_LENGTH = 10
 PASSWORD_MAX_LENGTH = 128
 NAME_MAX_LENGTH = 200
 EMAIL_MAX_LENGTH = 254
+# RFC 2047's =?charset?encoding?text?=, broadly: mail parsers decode it wherever they meet it, CR/LF included
+_ENCODED_WORD = re.compile(r"=\?.*\?=", re.DOTALL)
 
 
 class Role(enum.StrEnum):
@@ -30,6 +33,15 @@ def _reject_unstorable(value: str) -> None:
         raise ValueError("contains characters that are not valid Unicode text") from None
 
 
+def has_encoded_word(text: str) -> bool:
+    return _ENCODED_WORD.search(text) is not None
+
+
+def _reject_encoded_words(value: str) -> None:
+    if has_encoded_word(value):
+        raise ValueError("must not contain encoded-word syntax (=?...?=)")
+
+
 def normalise_email(value: str) -> str:
     """The stored, case-insensitive form of ``value``; ValueError says why it is not an address."""
     _reject_unstorable(value)
@@ -42,6 +54,13 @@ def normalise_email(value: str) -> str:
     return checked.normalized.lower()
 
 
+def check_new_email(value: str) -> str:
+    """An address a new user may register: normalised, and safe in a To: header."""
+    email = normalise_email(value)
+    _reject_encoded_words(email)  # email-validator allows = and ? in the local part
+    return email
+
+
 def check_name(value: str) -> str:
     _reject_unstorable(value)
     name = unicodedata.normalize("NFC", value.strip())
@@ -51,6 +70,9 @@ def check_name(value: str) -> str:
         raise ValueError(f"must be at most {NAME_MAX_LENGTH} characters")
     if any(unicodedata.category(char) in ("Cc", "Cs") for char in name):
         raise ValueError("must not contain control characters")
+    if name.splitlines() != [name]:  # U+2028 and U+2029 are not control characters, yet break lines
+        raise ValueError("must not contain line breaks")
+    _reject_encoded_words(name)
     return name
 
 
@@ -75,7 +97,7 @@ def check_new_user(email: str, name: str, password: str) -> tuple[str, str, str,
     """Check every field at once: the cleaned values and ``{field: problem}`` for each bad one."""
     problems: dict[str, str] = {}
     cleaned = {"email": email, "name": name, "password": password}
-    for field, check in (("email", normalise_email), ("name", check_name), ("password", check_password)):
+    for field, check in (("email", check_new_email), ("name", check_name), ("password", check_password)):
         try:
             cleaned[field] = check(cleaned[field])
         except ValueError as exc:

@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
+from app.availability import Unavailable
 from app.db.models import OutboxMessage, TaskUniqueKey
 from app.domain.events import EventCatalogue
 from app.plane.envelope import Envelope
@@ -163,6 +164,8 @@ class Plane:
                 self._send_event(envelope, options)
             else:
                 self._send_task(envelope, options)
+        except Unavailable:
+            return False  # its server failed moments ago (that failure was logged): the row waits for it
         except Exception as exc:
             log.warning("%s %s %s stays in the outbox for the relay: %s (%s)", envelope.kind, envelope.type,
                         envelope.id, type(exc).__name__, exc)

@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy import Engine, and_, or_
 from sqlmodel import Session, col, select
 
@@ -13,6 +14,8 @@ from app.db.models import StepRun, WorkflowRun
 from app.durations import format_duration
 from app.workflows.catalogue import Rejected
 from app.workflows.spec import Step, Workflow
+
+MAX_CURSOR = 512  # one this API returns is about 120 characters
 
 
 class BadCursor(ValueError):
@@ -81,11 +84,17 @@ def encode_cursor(run: WorkflowRun) -> str:
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    if len(cursor) > MAX_CURSOR:
+        raise BadCursor("cursor is not one this API returned (too long)")
+    # Decoded to exactly [str, str]: a cursor nested a thousand deep stops at its first bracket, not in recursion.
     try:
-        created, run_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return datetime.fromisoformat(created), str(run_id)
-    except (ValueError, TypeError, binascii.Error):
+        created, run_id = msgspec.json.decode(base64.urlsafe_b64decode(cursor.encode()), type=tuple[str, str])
+        moment = datetime.fromisoformat(created)
+    except (ValueError, TypeError, binascii.Error, msgspec.DecodeError):
         raise BadCursor("cursor is not one this API returned") from None
+    if moment.tzinfo is None:
+        raise BadCursor("cursor is not one this API returned (its time has no timezone)")
+    return moment, run_id
 
 
 def list_runs(engine: Engine, *, workflow: str | None = None, status: str | None = None, limit: int = 50,

@@ -1,11 +1,18 @@
 """Whatever a client sends to the public endpoints: never a 5xx, never a traceback, always problem JSON."""
 
+import base64
 import json
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from litestar.testing import TestClient
+
+from app.bootstrap import Container
+from app.domain.users import Role
+from tests.integration.accounts import login_as
+from tests.integration.dashboard.conftest import add_user, log_in
 
 # Any JSON value, with arbitrary unicode (lone surrogates included) in every string.
 json_values = st.recursive(
@@ -57,3 +64,61 @@ def test_plausible_registrations_succeed_or_name_the_field(client: TestClient[An
     _assert_clean(response)
     if response.status_code == 422:
         assert {error["field"] for error in response.json()["errors"]} <= {"email", "name", "password"}
+
+
+JSON_ENDPOINTS = ["/api/users", "/api/sessions", "/api/workflows/user_registration/runs"]
+SHAPES = [("[", "]"), ('{"a":', "}"), ('[{"": ', "}]"), ('{"a": [1, "]", ', "]}")]
+
+
+@st.composite
+def nested_bodies(draw: st.DrawFn, max_depth: int = 3000) -> bytes:
+    """A JSON value wrapped 0 to ``max_depth`` levels deep, sometimes left unclosed."""
+    opener, closer = draw(st.sampled_from(SHAPES))
+    depth = draw(st.integers(0, max_depth))
+    closed = draw(st.integers(0, depth)) if draw(st.booleans()) else depth
+    return (opener * depth + json.dumps(draw(json_values)) + closer * closed).encode()
+
+
+# What a client may put in a query parameter: any integer, numbers beyond 64 bits, any text, encoded JSON.
+numbers = st.integers() | st.integers(2**62, 2**80).map(str) | st.text("0123456789-+e.", max_size=5000)
+# Nested no deeper than a URL can carry (httpx refuses a query over 64 KiB; the widest shape takes 15 bytes a level)
+cursors = st.text(max_size=600) | st.builds(lambda body: base64.urlsafe_b64encode(body).decode(),
+                                            nested_bodies(max_depth=2000)
+                                            | json_values.map(lambda value: json.dumps(value).encode()))
+media_types = st.sampled_from(["application/json", "text/plain", "application/problem+json", "", "*/*",
+                               "application/json; charset=utf-16", "multipart/form-data; boundary=x"]) | st.text(
+    st.characters(min_codepoint=32, max_codepoint=126), max_size=60)  # what a header can carry
+
+
+@pytest.fixture
+def admin(client: TestClient[Any], container: Container) -> dict[str, str]:
+    return login_as(client, container, Role.ADMIN)
+
+
+@FUZZ
+@given(path=st.sampled_from(JSON_ENDPOINTS), body=nested_bodies(), media_type=media_types)
+def test_json_endpoints_never_fail_on_deep_bodies_or_any_media_type(client: TestClient[Any], admin: dict[str, str],
+                                                                   path: str, body: bytes, media_type: str) -> None:
+    headers = {**admin, "content-type": media_type} if media_type else admin
+    _assert_clean(client.post(path, content=body, headers=headers))
+
+
+@FUZZ
+@given(offset=numbers, limit=numbers, cursor=cursors)
+def test_paged_endpoints_never_fail_on_any_query(client: TestClient[Any], admin: dict[str, str], offset: Any,
+                                                 limit: Any, cursor: str) -> None:
+    for path in ("/api/tasks?state=dead", "/api/tasks?state=pending", "/api/reports", "/api/runs",
+                 "/api/schedules/session_cleanup/history"):
+        _assert_clean(client.get(path, params={"offset": offset, "limit": limit, "cursor": cursor}, headers=admin))
+
+
+@FUZZ
+@given(offset=numbers, state=st.sampled_from(["dead", "pending"]) | st.text(max_size=20), since=st.text(max_size=20))
+def test_dashboard_pages_never_fail_on_any_query(client: TestClient[Any], container: Container, offset: Any,
+                                                 state: str, since: str) -> None:
+    if "flowplane_dashboard" not in client.cookies:
+        log_in(client, add_user(container, Role.OPERATOR))
+    for path, params in (("/dashboard/tasks", {"state": state}), ("/dashboard/runs", {"since": since})):
+        response = client.get(path, params={**params, "offset": offset})
+        assert response.status_code < 500, response.text
+        assert "text/html" in response.headers["content-type"]

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from litestar.testing import TestClient
 from redis import Redis
@@ -16,6 +17,7 @@ from app.bootstrap import build
 from app.config import Settings
 from app.durations import Rate
 from tests.integration.accounts import PASSWORD, new_user
+from tests.integration.served import serving
 from tests.servers import REDIS_URL, RUN_ID, closed_port, require
 
 
@@ -76,3 +78,22 @@ def test_redis_limiter_lets_requests_through_when_redis_is_down() -> None:
         return decision.allowed
 
     assert asyncio.run(scenario())
+
+
+def test_one_client_has_one_budget_however_its_address_is_spelt(make_settings: Callable[..., Settings]) -> None:
+    # Given a login limit of 2 a minute, and the API behind a trusted proxy (127.0.0.1, the default)
+    container = build(make_settings(FLOWPLANE_AUTH__LOGIN_RATE_LIMIT="2/minute"))
+    body = {"email": "nobody@example.com", "password": PASSWORD}
+    try:
+        with serving(container) as url, httpx.Client(base_url=url) as http:
+            def login(address: str) -> int:
+                return http.post("/api/sessions", json=body, headers={"X-Forwarded-For": address}).status_code
+
+            # When one client comes back under another spelling of its address, the budget is the same
+            for spellings in (["2001:DB8::7", "2001:0db8::7", "2001:db8:0:0::7"], ["::ffff:192.0.2.4", "192.0.2.4",
+                              "::FFFF:192.0.2.4"], ["2001:db8:1::1", "2001:db8:1::2", "2001:db8:1:0:ffff::9"]):
+                assert [login(address) for address in spellings] == [401, 401, 429], spellings
+            # And another /64, or another IPv4 address, has a budget of its own
+            assert login("2001:db8:2::7") == 401 and login("192.0.2.5") == 401
+    finally:
+        container.close()

@@ -1,18 +1,23 @@
 """No password, password hash or token may reach a log line, even with SQL echo and debug logging on."""
 
+import io
+import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 from litestar.testing import TestClient
 from sqlmodel import select
 
+from app import logs
 from app.api.app import create_app
-from app.bootstrap import build
+from app.bootstrap import Container, build
 from app.config import Settings
 from app.db.models import AuthSession, User
 from tests.integration.accounts import bearer, new_user
+from tests.integration.served import serving
 
 
 def test_passwords_hashes_and_tokens_never_reach_the_logs(make_settings: Callable[..., Settings],
@@ -51,3 +56,37 @@ def _everything(record: logging.LogRecord) -> str:
     if record.exc_info and record.exc_info[1] is not None:
         parts.append(repr(record.exc_info[1]))
     return " ".join(str(part) for part in parts)
+
+
+@pytest.fixture
+def logging_as_served() -> Iterator[io.StringIO]:
+    """Logging as `flowplane api` sets it up (JSON lines), into a buffer; the test's own setup comes back after."""
+    loggers = [logging.getLogger(name) for name in ("", "uvicorn", "uvicorn.error", "uvicorn.access")]
+    saved = [(logger.handlers[:], logger.filters[:], logger.propagate, logger.level) for logger in loggers]
+    logs.configure("info", json_lines=True)
+    handler = logging.getLogger().handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    buffer = io.StringIO()
+    handler.setStream(buffer)
+    yield buffer
+    for logger, (handlers, filters, propagate, level) in zip(loggers, saved, strict=True):
+        logger.handlers[:], logger.filters[:], logger.propagate = handlers, filters, propagate
+        logger.setLevel(level)
+
+
+def test_the_access_log_masks_credentials_in_query_strings(container: Container,
+                                                           logging_as_served: io.StringIO) -> None:
+    # When requests carry credentials in their query strings, as some clients and links do
+    with serving(container) as url, httpx.Client(base_url=url) as http:
+        assert http.get("/health", params={"access_token": "t0ken-AAA", "page": "2"}).status_code == 200
+        http.get("/api/users/me", params={"Password": "pa55-BBB", "API_KEY": "k3y-CCC"})
+        http.get("/dashboard/login", params={"next": "/dashboard", "Secret": "t0ken-DDD"})
+    # Then the access log has each request, with the values of those parameters masked
+    lines = [json.loads(line) for line in logging_as_served.getvalue().splitlines()]
+    served = [line for line in lines if not line["logger"].startswith(("httpx", "httpcore"))]  # not the client's
+    access = [line["message"] for line in served if line["logger"] == "uvicorn.access"]
+    assert any("/health?access_token=***&page=2" in message for message in access), access
+    assert len(access) == 3
+    logged = json.dumps(served)
+    leaked = [secret for secret in ("t0ken-AAA", "pa55-BBB", "k3y-CCC", "t0ken-DDD") if secret in logged]
+    assert leaked == []

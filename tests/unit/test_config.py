@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from app.config import ConfigError, Settings, load_settings, redact_url
+from app.config import ConfigError, Settings, load_settings
+from app.redaction import redact_url
 
 REPOSITORY_CONFIG = Path(__file__).resolve().parents[2] / "config.toml"
 
@@ -84,3 +85,18 @@ def test_loading_builds_nothing_at_import() -> None:
            "print(sum(isinstance(o, sqlalchemy.Engine) for o in gc.get_objects()))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/")
     assert out.stdout.strip() == "0"
+
+
+def test_flowplane_config_prints_no_secret(tmp_path: Path) -> None:
+    from tests.cli import invoke
+
+    secrets = ["smtp-Pa55word", "url-Pa55word", "query-Pa55word", "redis-t0ken", "metrics-t0ken", "mgmt-Pa55word"]
+    env = {"FLOWPLANE_EMAIL__SMTP_PASSWORD": secrets[0],
+           "FLOWPLANE_DATABASE__URL": f"postgresql://app:{secrets[1]}@db/app?sslmode=require&Password={secrets[2]}",
+           "FLOWPLANE_REDIS__URL": f"redis://db:6379/0?token={secrets[3]}",
+           "FLOWPLANE_API__METRICS_TOKEN": secrets[4],
+           "FLOWPLANE_RABBITMQ__MANAGEMENT_URL": f"http://guest:{secrets[5]}@rabbit:15672/"}
+    ran = invoke(["config"], env, tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert [secret for secret in secrets if secret in ran.stdout] == []
+    assert "sslmode=require" in ran.stdout and 'smtp_password = "***"' in ran.stdout

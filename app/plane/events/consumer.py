@@ -3,10 +3,13 @@ record that it did, then acks, so a redelivered message changes nothing. Deliver
 together (up to the prefetch) share one transaction; one that fails takes its own path while the
 others are applied again without it. A failing message waits in its retry queue and comes back up
 to ``events.max_retries`` times, then goes to its dead-letter queue with the reason; one that cannot
-be decoded goes there at once. Nothing blocks a queue."""
+be decoded goes there at once. Nothing blocks a queue. A database that cannot be reached is no
+message's fault: the deliveries wait, unacked and with their attempts uncounted, and the consumer
+tries again after a pause that grows while the outage lasts."""
 
 import json
 import logging
+import time
 import traceback
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -20,6 +23,7 @@ from sqlalchemy import Engine, bindparam, text
 from sqlmodel import Session
 
 from app import logs
+from app.db.errors import unreachable
 from app.db.types import UTCDateTime
 from app.plane.envelope import Envelope
 from app.plane.events.registry import ConsumerSpec
@@ -29,6 +33,11 @@ from app.plane.tasks.registry import PermanentError
 log = logging.getLogger(__name__)
 ATTEMPT = "x-flowplane-attempt"
 ERROR = "x-flowplane-error"
+Item = tuple[ConsumerSpec, ConsumerQueues, Any, Any]  # a delivery waiting to be applied: (spec, queues, body, message)
+
+
+class _DatabaseUnreachable(Exception):
+    """The database did not answer: the delivery is no worse than before, and waits."""
 
 
 def claim(db: Session, consumer: str, message_id: str) -> bool:
@@ -77,8 +86,10 @@ class EventConsumers(ConsumerMixin):
         self._batch_size = max(1, prefetch // 2)
         self.max_retries = max_retries
         self._producer: Producer | None = None
-        self._pending: list[tuple[ConsumerSpec, ConsumerQueues, Any, Any]] = []
+        self._pending: list[Item] = []
         self._arrived = False  # a delivery came in since the last look: more may be right behind it
+        self._paused_until = 0.0  # while the database is unreachable, held deliveries wait until then
+        self._stalls = 0  # flushes in a row the database could not take
 
     def run(self, _tokens: int = 1, **kwargs: Any) -> None:
         # Wake every 10 ms: a batch is applied as soon as no delivery follows it that quickly.
@@ -93,37 +104,70 @@ class EventConsumers(ConsumerMixin):
         self.flush()
 
     def flush(self) -> None:
+        if self._pending and time.monotonic() < self._paused_until:
+            return  # the database is unreachable: deliveries wait here, unacked, until the pause ends
         pending, self._pending = self._pending, []
-        by_consumer: dict[str, list[tuple[ConsumerSpec, ConsumerQueues, Any, Any]]] = {}
+        by_consumer: dict[str, list[Item]] = {}
         for item in pending:
             by_consumer.setdefault(item[0].name, []).append(item)
-        applied = [message for items in by_consumer.values() for message in self._apply(items)]
-        if applied and not self.topology.embedded:
+        applied: list[Any] = []
+        held: list[Item] = []
+        for items in by_consumer.values():
+            if held:  # the database went away during this flush: the rest waits too
+                held.extend(items)
+                continue
+            done, held = self._apply(items)
+            applied.extend(done)
+        if held:
+            self._pause(len(held))
+            self._pending = held + self._pending
+        elif self._stalls:
+            log.warning("the database answers again; %d consumer(s) resume", len(self.specs))
+            self._stalls = 0
+        if applied and not self.topology.embedded and not self._pending:
             # One ack for the lot: every delivery on this channel up to the last one is settled by now
             # (applied here, or retried / dead-lettered / requeued one by one above).
             max(applied, key=lambda message: message.delivery_tag).ack(multiple=True)
-        else:  # Kombu's virtual transports ignore ``multiple``
+        else:  # Kombu's virtual transports ignore ``multiple``; held deliveries must stay unacked
             for message in applied:
                 message.ack()
 
-    def _apply(self, items: list[tuple[ConsumerSpec, ConsumerQueues, Any, Any]]) -> list[Any]:
-        """Apply deliveries that arrived together in one transaction; the messages it applied, to ack."""
+    def _pause(self, waiting: int) -> None:
+        """Wait before trying the held deliveries again: 0.5 s, doubling to 30 s while the outage lasts."""
+        delay = min(30.0, 0.5 * 2 ** min(self._stalls, 6))
+        self._stalls += 1
+        self._paused_until = time.monotonic() + delay
+        if self._stalls == 1:
+            log.warning("the database is unreachable; %d delivery(ies) wait for it (not counted as attempts)",
+                        waiting)
+
+    def _apply(self, items: list[Item]) -> tuple[list[Any], list[Item]]:
+        """Apply deliveries that arrived together in one transaction. Returns the messages applied (to ack)
+        and the deliveries held back because the database is unreachable (to try again later)."""
         spec, queues = items[0][0], items[0][1]
-        decoded: list[tuple[Envelope, Any]] = []
-        for _, _, body, message in items:
+        decoded: list[tuple[Envelope, Item]] = []
+        for item in items:
             try:
-                decoded.append((Envelope.from_dict(body if isinstance(body, dict) else {}), message))
+                decoded.append((Envelope.from_dict(item[2] if isinstance(item[2], dict) else {}), item))
             except (ValueError, KeyError, TypeError) as exc:
-                self._dead(queues, message, f"undecodable message: {type(exc).__name__}: {exc}")
+                self._dead(queues, item[3], f"undecodable message: {type(exc).__name__}: {exc}")
         if spec.batch_handler is not None and len(decoded) > 1:
             try:
                 with Session(self.engine) as db, db.begin():
                     fresh = claim_many(db, spec.name, [envelope.id for envelope, _ in decoded])
                     once = {envelope.id: envelope for envelope, _ in decoded if envelope.id in fresh}
                     spec.batch_handler(db, list(once.values()), self.services)
-                return [message for _, message in decoded]
-            except Exception:
+                return [item[3] for _, item in decoded], []
+            except Exception as exc:
+                if unreachable(exc):
+                    return [], [item for _, item in decoded]
                 log.info("%s: a batch of %d failed; applying its deliveries one by one", spec.name, len(decoded))
+        return self._apply_together(spec, queues, decoded)
+
+    def _apply_together(self, spec: ConsumerSpec, queues: ConsumerQueues,
+                        decoded: list[tuple[Envelope, Item]]) -> tuple[list[Any], list[Item]]:
+        """One transaction for all, the handler called per delivery; one that fails is taken out and the
+        others applied again without it."""
         while len(decoded) > 1:
             failed_at = None
             try:
@@ -136,14 +180,24 @@ class EventConsumers(ConsumerMixin):
                             with _log_context(spec, envelope):
                                 spec.handler(db, envelope, self.services)
             except Exception as exc:
+                if unreachable(exc):  # no fault of the messages': they wait, their attempts uncounted
+                    return [], [item for _, item in decoded]
+                if failed_at is None:
+                    break  # the batch failed before any handler ran: each takes its own path below
                 # The failing delivery takes its retry or dead-letter path; the others are applied again
                 # without it (the rolled-back transaction undid their first application).
-                assert failed_at is not None
-                _, message = decoded.pop(failed_at)
+                _, (_, _, _, message) = decoded.pop(failed_at)
                 self._failed(queues, message, exc)
                 continue
-            return [message for _, message in decoded]
-        return [message for envelope, message in decoded if self._handle_decoded(spec, queues, envelope, message)]
+            return [item[3] for _, item in decoded], []
+        applied = []
+        for index, (envelope, item) in enumerate(decoded):
+            try:
+                if self._handle_decoded(spec, queues, envelope, item[3]):
+                    applied.append(item[3])
+            except _DatabaseUnreachable:
+                return applied, [later for _, later in decoded[index:]]
+        return applied, []
 
     def get_consumers(self, consumer_class: Any, channel: Any) -> list[Any]:
         self.topology.declare(channel)
@@ -183,16 +237,23 @@ class EventConsumers(ConsumerMixin):
         return on_message
 
     def handle(self, spec: ConsumerSpec, queues: ConsumerQueues, body: Any, message: Any) -> None:
+        """Apply one delivery now (acked when applied); one the database cannot take now goes back to its queue."""
         try:
             envelope = Envelope.from_dict(body if isinstance(body, dict) else {})
         except (ValueError, KeyError, TypeError) as exc:
             self._dead(queues, message, f"undecodable message: {type(exc).__name__}: {exc}")
             return
-        if self._handle_decoded(spec, queues, envelope, message):
+        try:
+            applied = self._handle_decoded(spec, queues, envelope, message)
+        except _DatabaseUnreachable:
+            message.requeue()
+            return
+        if applied:
             message.ack()
 
     def _handle_decoded(self, spec: ConsumerSpec, queues: ConsumerQueues, envelope: Envelope, message: Any) -> bool:
-        """Apply one event; True when it is applied (now or before) and the message is to be acked."""
+        """Apply one event; True when it is applied (now or before) and the message is to be acked.
+        Raises _DatabaseUnreachable, leaving the message alone, when the database cannot be reached."""
         with _log_context(spec, envelope):
             try:
                 with Session(self.engine) as db, db.begin():
@@ -202,6 +263,8 @@ class EventConsumers(ConsumerMixin):
                         log.info("%s already applied %s %s; acking the redelivery", spec.name, envelope.type,
                                  envelope.id)
             except Exception as exc:
+                if unreachable(exc):
+                    raise _DatabaseUnreachable from exc
                 self._failed(queues, message, exc)
                 return False
             return True

@@ -1,5 +1,9 @@
 """Publishing events: persistent, confirmed by the broker, ``mandatory`` so an event that reaches no
-queue is reported rather than dropped, and retried across reconnects a bounded number of times."""
+queue is reported rather than dropped. Every wait is bounded (connect, handshake, socket reads and
+writes, the confirm); a connection reset is retried on a fresh connection a bounded number of times,
+while a timeout — a broker that stopped answering would not answer a new connection either — or a
+refused connection marks the broker unavailable for a short backoff: publishes fail at once meanwhile
+and their events stay in the outbox."""
 
 import contextlib
 import logging
@@ -11,6 +15,7 @@ from typing import Any
 from kombu.connection import Connection
 from kombu.messaging import Producer
 
+from app.availability import Availability
 from app.plane.envelope import Envelope
 from app.plane.events.topology import Topology
 
@@ -19,13 +24,6 @@ log = logging.getLogger(__name__)
 
 class UnroutableEvent(RuntimeError):
     """The broker confirmed the event but no queue was bound to receive it."""
-
-
-class BrokerUnavailable(RuntimeError):
-    """The broker failed moments ago; callers leave the event in the outbox instead of waiting."""
-
-
-BACKOFF_SECONDS = 5.0
 
 
 def message_headers(envelope: Envelope, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -41,27 +39,35 @@ def message_headers(envelope: Envelope, extra: Mapping[str, Any] | None = None) 
 class EventPublisher:
     """One connection and channel per publisher, guarded by a lock: Kombu channels are not thread-safe."""
 
-    def __init__(self, url: str, topology: Topology, *, retries: int = 3) -> None:
+    def __init__(self, url: str, topology: Topology, *, retries: int = 3, connect_timeout: float = 1.0,
+                 timeout: float = 1.0, backoff: float = 2.0) -> None:
         self._url = url
         self.topology = topology
         self._retries = retries
+        self._connect_timeout = connect_timeout
+        self._timeout = timeout
+        self.availability = Availability("event broker", backoff)
         self._lock = threading.Lock()
         self._connection: Connection | None = None
         self._producer: Producer | None = None
         self._returned: set[str] = set()
-        self._down_until = 0.0  # while the broker is down, fail at once rather than stall requests
         self._batch_connection: Any = None
         self._batch_channel: Any = None
         self._batch_producer: Any = None
         self._batch_tag = self._confirmed = 0
         self._nacked: set[int] = set()
 
+    def _connect(self, **options: Any) -> Connection:
+        """A connection whose every wait is bounded (on RabbitMQ; the embedded transport is a local file)."""
+        if not self.topology.embedded:
+            options |= {"read_timeout": self._timeout, "write_timeout": self._timeout}
+        connection = Connection(self._url, transport_options=options, connect_timeout=self._connect_timeout)
+        connection.ensure_connection(max_retries=0, timeout=self._connect_timeout)  # one try; publish() retries
+        return connection
+
     def _ensure(self) -> Producer:
         if self._producer is None:
-            options = {} if self.topology.embedded else {"confirm_publish": True}
-            self._connection = Connection(self._url, transport_options=options, connect_timeout=5)
-            self._connection.ensure_connection(max_retries=1, interval_start=0.1, interval_step=0.2,
-                                               interval_max=0.5)
+            self._connection = self._connect(**({} if self.topology.embedded else {"confirm_publish": True}))
             channel = self._connection.channel()
             self.topology.declare(channel)
             on_return = None if self.topology.embedded else self._on_return  # embedded: no basic.return
@@ -77,9 +83,9 @@ class EventPublisher:
     def publish(self, envelope: Envelope, *, headers: Mapping[str, Any] | None = None, priority: int = 0) -> None:
         """Publish and wait for the broker's confirm; UnroutableEvent if no queue took it."""
         with self._lock:
-            if time.monotonic() < self._down_until:
-                raise BrokerUnavailable("the event broker was unreachable moments ago")
+            self.availability.check()
             for attempt in range(self._retries + 1):
+                fresh = self._producer is None
                 try:
                     producer = self._ensure()
                     producer.publish(
@@ -87,16 +93,18 @@ class EventPublisher:
                         content_encoding="utf-8", delivery_mode=2, mandatory=not self.topology.embedded,
                         message_id=envelope.id, type=envelope.type, correlation_id=envelope.correlation_id,
                         headers=message_headers(envelope, headers), priority=priority, retry=False,
+                        timeout=self._timeout, confirm_timeout=self._timeout,
                     )
                     break
                 except Exception as exc:
                     self.close()
                     if not _recoverable(exc):
                         raise
-                    if attempt == self._retries:
-                        self._down_until = time.monotonic() + BACKOFF_SECONDS
+                    if _timed_out(exc) or (fresh and _refused(exc)) or attempt == self._retries:
+                        self.availability.failed(type(exc).__name__)
                         raise
                     log.warning("publishing %s failed (%s); reconnecting", envelope.type, type(exc).__name__)
+            self.availability.succeeded()
             if not self.topology.embedded and self._connection is not None:
                 # basic.return arrives before the confirm; let the connection hand it over
                 with contextlib.suppress(Exception):  # a timeout: nothing was returned
@@ -105,7 +113,7 @@ class EventPublisher:
                 self._returned.discard(envelope.id)
                 raise UnroutableEvent(f"event {envelope.type} {envelope.id} matched no queue binding")
 
-    def publish_batch(self, batch: list[tuple[Envelope, dict[str, Any]]], *, timeout: float = 10.0) -> set[str]:
+    def publish_batch(self, batch: list[tuple[Envelope, dict[str, Any]]], *, timeout: float | None = None) -> set[str]:
         """Publish many events and wait for their confirms together: the broker confirms a batch about
         as fast as one message. Returns the ids the broker nacked or returned (they stay in the outbox).
 
@@ -119,20 +127,21 @@ class EventPublisher:
                     failed.add(envelope.id)
             return failed
         with self._lock:
-            if time.monotonic() < self._down_until:
-                raise BrokerUnavailable("the event broker was unreachable moments ago")
+            self.availability.check()
             try:
-                return self._publish_batch(batch, timeout)
+                # A batch's confirms come together, a moment after its last publish: a few answers' time
+                failed = self._publish_batch(batch, 5 * self._timeout if timeout is None else timeout)
             except Exception as exc:
                 self._close_batch()
                 if _recoverable(exc):
-                    self._down_until = time.monotonic() + BACKOFF_SECONDS
+                    self.availability.failed(type(exc).__name__)
                 raise
+            self.availability.succeeded()
+            return failed
 
     def _publish_batch(self, batch: list[tuple[Envelope, dict[str, Any]]], timeout: float) -> set[str]:
         if self._batch_channel is None:
-            self._batch_connection = connection = Connection(self._url, connect_timeout=5)
-            connection.ensure_connection(max_retries=1)
+            self._batch_connection = connection = self._connect()
             channel = connection.channel()
             self.topology.declare(channel)
             channel.confirm_select()
@@ -182,6 +191,23 @@ class EventPublisher:
             with contextlib.suppress(Exception):  # already gone
                 self._connection.release()
         self._connection = self._producer = None
+
+
+def _timed_out(exc: BaseException) -> bool:
+    return any(isinstance(cause, TimeoutError) for cause in _causes(exc))
+
+
+def _refused(exc: BaseException) -> bool:
+    return any(isinstance(cause, ConnectionRefusedError) for cause in _causes(exc))
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
 
 
 def _recoverable(exc: Exception) -> bool:

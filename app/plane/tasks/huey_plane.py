@@ -5,6 +5,7 @@ consumer's processes, SIGALRM timeouts — is Huey's own."""
 import json
 import logging
 import os
+import random
 import threading
 import time
 import traceback
@@ -16,8 +17,10 @@ from typing import Any, Protocol
 from huey import Huey
 from huey import signals as S
 from huey.api import Task
+from huey.exceptions import RetryTask
 
 from app import logs
+from app.db.errors import unreachable
 from app.plane.envelope import Envelope
 from app.plane.tasks.policy import TaskOptions
 from app.plane.tasks.registry import PermanentError, TaskRegistry, TaskSpec
@@ -25,6 +28,7 @@ from app.plane.tasks.starts import StartMarks
 from app.plane.tasks.storage import Ack, LeasedStorage
 
 log = logging.getLogger(__name__)
+STALL_DELAY = (1.0, 5.0)  # seconds before a task that found the database unreachable runs again
 
 
 @dataclass(frozen=True)
@@ -133,21 +137,35 @@ class PlaneHuey(Huey):  # type: ignore[misc]
                 self._starts.begin(envelope, began)
             try:
                 result = spec.handler(Context(envelope, self.services.get()), envelope.payload)
+                output = dict(result) if result is not None else None
+                if step is not None:  # before the ack: if recording fails, the task runs again (handlers dedupe)
+                    step.step_succeeded(envelope, output, began)
             except PermanentError:
                 task.retries = 0  # Huey then treats this failure as final
+                raise
+            except Exception as exc:
+                if unreachable(exc):
+                    raise self._wait_for_database(task, exc) from exc
                 raise
             finally:
                 if step is not None:
                     self._starts.end()
-            output = dict(result) if result is not None else None
-            if step is not None:  # before the ack: if recording fails, the task runs again (handlers dedupe)
-                step.step_succeeded(envelope, output, began)
             return output
 
         run.__name__ = spec.name
         run.__module__ = "flowplane"  # Huey names the task "flowplane.<name>"
         wrapper = self.task(name=spec.name, context=True)(run)
         self.task_classes[spec.name] = wrapper.task_class
+
+    @staticmethod
+    def _wait_for_database(task: Task, exc: BaseException) -> RetryTask:
+        """The database is unreachable: no fault of the task's. It runs again later as the same attempt,
+        however long the outage lasts, and is never dead-lettered for it."""
+        task._stalled = True
+        delay = random.uniform(*STALL_DELAY)  # noqa: S311 - jitter, not secrecy
+        log.warning("task %s %s waits for the database (%s); again in %.1f s, not counted as an attempt",
+                    task.name, task.id, type(exc).__name__, delay)
+        return RetryTask(delay=delay)
 
     def _mark_running(self, envelope: Envelope, began: datetime) -> None:
         if self.steps is not None:
@@ -167,12 +185,18 @@ class PlaneHuey(Huey):  # type: ignore[misc]
         )
 
     def send(self, envelope: Envelope, options: TaskOptions) -> None:
-        """Put a task on the queue, or on the schedule when it has a future eta."""
+        """Put a task on the queue, or on the schedule when it has a future eta. A copy whose id the queue
+        holds already (queued, scheduled or running) adds nothing: the task is there."""
         task = self.build_task(envelope, options)
         if task.eta is not None and task.eta > self._get_timestamp():
             self.add_schedule(task)
         else:
             self.enqueue(task)
+
+    def enqueue(self, task: Task) -> None:
+        self._emit(S.SIGNAL_ENQUEUED, task)
+        if not self.leased.enqueue(self.serialize_task(task), task.priority, task_id=task.id):
+            log.info("task %s is queued, scheduled or running already; the copy sent again adds nothing", task.id)
 
     # -- consuming -----------------------------------------------------------------------------
     def dequeue(self) -> Task | None:
@@ -207,7 +231,7 @@ class PlaneHuey(Huey):  # type: ignore[misc]
                     self._unrecorded.discard(task.id)  # the lease runs out and it is delivered again
                 else:
                     self._local.ack = Ack(handle, getattr(task, "_outcome", None), minute_of(), task.name,
-                                          time.perf_counter() - started)
+                                          time.perf_counter() - started, task.id)
 
     def flush_ack(self) -> None:
         """Send a finished task's ack now, instead of with the next take (the worker is stopping)."""
@@ -224,12 +248,20 @@ class PlaneHuey(Huey):  # type: ignore[misc]
     def delete(self, key: str) -> bool:
         return False if key.startswith("r:") else bool(super().delete(key))
 
-    def add_schedule(self, task: Task) -> None:
+    def add_schedule(self, task: Task, *, moving: bool = False) -> None:
         eta = task.eta or datetime.fromtimestamp(0, UTC).replace(tzinfo=None)
-        self.leased.add_to_schedule(self.serialize_task(task), eta, task.priority)
+        if not self.leased.add_to_schedule(self.serialize_task(task), eta, task.priority, task_id=task.id,
+                                           moving=moving):
+            log.info("task %s is queued, scheduled or running already; the copy sent again adds nothing", task.id)
+            return
         self._emit(S.SIGNAL_SCHEDULED, task)
 
     def _requeue_task(self, task: Task, timestamp: datetime, retry_eta: datetime | None = None) -> None:
+        if getattr(task, "_stalled", False):  # the same attempt again, once the database may be back
+            task.retries -= 1  # Huey added one for RetryTask
+            task.eta = retry_eta
+            self.add_schedule(task, moving=True)
+            return
         envelope_json, options_json = task.args
         envelope = Envelope.from_json(envelope_json)
         options = TaskOptions.from_json(options_json)
@@ -239,7 +271,7 @@ class PlaneHuey(Huey):  # type: ignore[misc]
         task.eta = retry_eta or timestamp + delay
         log.info("retrying %s %s in %.3f s (attempt %d of %d)", envelope.type, task.id, delay.total_seconds(),
                  envelope.attempt + 1, options.retry.attempts)
-        self.add_schedule(task)
+        self.add_schedule(task, moving=True)  # the lease's hold on the id moves with it
 
     # -- outcomes ------------------------------------------------------------------------------
     def _count_success(self, signal: str, task: Task) -> None:

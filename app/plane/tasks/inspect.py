@@ -146,8 +146,8 @@ class TaskInspector:
             return True
         for data, _ in self.huey.leased.members("scheduled", 0, SCAN_LIMIT):
             view = self._view(data, "scheduled", 0)
-            if view is not None and view.id == task_id and self.huey.leased.remove("scheduled",
-                                                                                   _matches(self, task_id)):
+            if view is not None and view.id == task_id and self.huey.leased.remove(
+                    "scheduled", _matches(self, task_id), task_id):
                 task = self.huey.deserialize_task(data)
                 task.eta = None
                 self.huey.enqueue(task)
@@ -157,7 +157,8 @@ class TaskInspector:
     def delete(self, task_id: str) -> bool:
         if dead.remove(self.engine, task_id):
             return True
-        return any(self.huey.leased.remove(state, _matches(self, task_id)) for state in ("pending", "scheduled"))
+        return any(self.huey.leased.remove(state, _matches(self, task_id), task_id)
+                   for state in ("pending", "scheduled"))
 
     def purge_dead(self) -> int:
         return dead.purge(self.engine)

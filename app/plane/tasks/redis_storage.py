@@ -1,31 +1,44 @@
 """Huey's priority Redis storage, made at-least-once: taking a task leases it instead of deleting it.
 
 Every move between the queue, the in-flight set and the schedule is one Lua script, so no crash
-between two commands can lose a task.
+between two commands can lose a task. A task id is held from the moment its task is queued or
+scheduled until its lease is acked: sending the same id again meanwhile (the relay resending an
+outbox row whose delete a crash cut short) adds nothing, so two copies of one task never wait or run
+side by side. The hold (``<name>:ids``: task id -> the 8-byte stamp of the member holding it) moves
+with the member; a retry puts a new member under the same id, and the old lease's ack leaves that hold.
 """
 
+import contextlib
 import struct
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 from huey.storage import PriorityRedisStorage
-from redis import Redis
+from redis import ConnectionPool, Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from app.availability import Availability
 from app.plane.tasks.storage import Ack, QueueCounts, TaskTotals, total_fields
 
-# KEYS: queue, inflight, inflight scores, paused, stats counter, totals. ARGV: now, lease seconds, member to
-# ack first ('' for none), whether to count the acked outcome ('1'), then what storage.total_fields says to add
-# to the totals. Acking the finished task, counting it and taking the next one share a round trip.
+# KEYS: queue, inflight, inflight scores, paused, stats counter, totals, ids. ARGV: now, lease seconds, member to
+# ack first ('' for none), whether to count the acked outcome ('1'), the acked task's id, then what
+# storage.total_fields says to add to the totals. Acking the finished task, counting it and taking the next one
+# share a round trip.
 TAKE = """
 if ARGV[3] ~= '' then
   redis.call('ZREM', KEYS[2], ARGV[3])
   redis.call('HDEL', KEYS[3], ARGV[3])
+  if ARGV[5] ~= '' and redis.call('HGET', KEYS[7], ARGV[5]) == string.sub(ARGV[3], 1, 8) then
+    redis.call('HDEL', KEYS[7], ARGV[5])
+  end
   if ARGV[4] == '1' then
     redis.call('INCR', KEYS[5])
     redis.call('EXPIRE', KEYS[5], 7200)
-    redis.call('HINCRBY', KEYS[6], ARGV[5], 1)
-    redis.call('HINCRBY', KEYS[6], ARGV[6], ARGV[7])
+    redis.call('HINCRBY', KEYS[6], ARGV[6], 1)
+    redis.call('HINCRBY', KEYS[6], ARGV[7], ARGV[8])
   end
 end
 if redis.call('EXISTS', KEYS[4]) == 1 then return false end
@@ -72,6 +85,55 @@ redis.call('LTRIM', KEYS[4], 0, 1000)
 return #due
 """
 
+# KEYS: queue, wake, ids. ARGV: member, score, task id ('' holds nothing). 0 when the id is held already.
+ENQUEUE = """
+if ARGV[3] ~= '' and redis.call('HSETNX', KEYS[3], ARGV[3], string.sub(ARGV[1], 1, 8)) == 0 then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('LPUSH', KEYS[2], '1')
+redis.call('LTRIM', KEYS[2], 0, 1000)
+return 1
+"""
+
+# KEYS: schedule, schedule scores, ids. ARGV: member, due, priority score, task id, '1' when the holder itself
+# moves there (a retry: its lease is acked afterwards) else ''. 0 when the id is held by another member.
+SCHEDULE = """
+if ARGV[4] ~= '' then
+  if ARGV[5] == '1' then
+    redis.call('HSET', KEYS[3], ARGV[4], string.sub(ARGV[1], 1, 8))
+  elseif redis.call('HSETNX', KEYS[3], ARGV[4], string.sub(ARGV[1], 1, 8)) == 0 then
+    return 0
+  end
+end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+return 1
+"""
+
+# KEYS: inflight, inflight scores, ids, stats counter, totals. ARGV: member, task id, count ('1'), total fields.
+ACK = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[3], ARGV[2]) == string.sub(ARGV[1], 1, 8) then
+  redis.call('HDEL', KEYS[3], ARGV[2])
+end
+if ARGV[3] == '1' then
+  redis.call('INCR', KEYS[4])
+  redis.call('EXPIRE', KEYS[4], 7200)
+  redis.call('HINCRBY', KEYS[5], ARGV[4], 1)
+  redis.call('HINCRBY', KEYS[5], ARGV[5], ARGV[6])
+end
+"""
+
+# KEYS: a queue or schedule, schedule scores, ids. ARGV: member, task id.
+REMOVE = """
+local removed = redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+if removed == 1 and ARGV[2] ~= '' and redis.call('HGET', KEYS[3], ARGV[2]) == string.sub(ARGV[1], 1, 8) then
+  redis.call('HDEL', KEYS[3], ARGV[2])
+end
+return removed
+"""
+
 EXTEND = "return redis.call('ZADD', KEYS[1], 'XX', 'CH', ARGV[1], ARGV[2])"
 
 
@@ -83,8 +145,16 @@ def _stamp() -> bytes:
 class LeasedRedisStorage(PriorityRedisStorage):  # type: ignore[misc]
     """Queue ``huey.redis.<name>``; leases in ``<name>:inflight``; delays in ``huey.schedule.<name>``."""
 
-    def __init__(self, name: str, url: str, lease_seconds: float, wake_timeout: float = 1.0) -> None:
-        super().__init__(name=name, url=url, blocking=True, read_timeout=wake_timeout, clean_name=False)
+    def __init__(self, name: str, url: str, lease_seconds: float, wake_timeout: float = 1.0, *,
+                 connect_timeout: float = 1.0, timeout: float = 1.0, backoff: float = 2.0) -> None:
+        # Every command is bounded (a Redis that stops answering fails within ``timeout``) and none is retried
+        # by the client: a retry is the outbox's job, and the housekeeper's next pass.
+        pool = ConnectionPool.from_url(url, socket_connect_timeout=connect_timeout, socket_timeout=timeout)
+        super().__init__(name=name, connection_pool=pool, blocking=True, read_timeout=wake_timeout, clean_name=False)
+        # An idle worker's wait for work blocks on the server for ``wake_timeout``: its own, longer, socket timeout
+        self._waiter = Redis(connection_pool=ConnectionPool.from_url(
+            url, socket_connect_timeout=connect_timeout, socket_timeout=wake_timeout + timeout))
+        self.availability = Availability("redis", backoff)
         self.lease_seconds = lease_seconds
         self.inflight_key = f"{name}:inflight"
         self.inflight_scores_key = f"{name}:inflight:scores"
@@ -93,7 +163,12 @@ class LeasedRedisStorage(PriorityRedisStorage):  # type: ignore[misc]
         self.wake_key = f"{name}:wake"
         self.stats_prefix = f"{name}:stats"
         self.totals_key = f"{name}:totals"  # a hash of all-time counters: see storage.total_fields
+        self.ids_key = f"{name}:ids"
         self._take = self.conn.register_script(TAKE)
+        self._enqueue = self.conn.register_script(ENQUEUE)
+        self._schedule = self.conn.register_script(SCHEDULE)
+        self._ack = self.conn.register_script(ACK)
+        self._remove = self.conn.register_script(REMOVE)
         self._return = self.conn.register_script(RETURN)
         self._promote = self.conn.register_script(PROMOTE)
         self._extend = self.conn.register_script(EXTEND)
@@ -103,19 +178,31 @@ class LeasedRedisStorage(PriorityRedisStorage):  # type: ignore[misc]
         return self.conn  # type: ignore[no-any-return]
 
     # -- producing ---------------------------------------------------------------------------
-    def enqueue(self, data: bytes, priority: int | None = None) -> None:
-        with self.conn.pipeline(transaction=True) as pipe:
-            pipe.zadd(self.queue_key, {_stamp() + data: -(priority or 0)})
-            pipe.lpush(self.wake_key, "1")
-            pipe.ltrim(self.wake_key, 0, 1000)
-            pipe.execute()
+    @contextlib.contextmanager
+    def _producing(self) -> Iterator[None]:
+        """A producer's command: skipped at once while Redis is known to be down (the outbox keeps the task)."""
+        self.availability.check()
+        try:
+            yield
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            self.availability.failed(type(exc).__name__)
+            raise
+        self.availability.succeeded()
 
-    def add_to_schedule(self, data: bytes, ts: datetime, priority: int | None = None) -> None:
-        member = _stamp() + data
-        with self.conn.pipeline(transaction=True) as pipe:
-            pipe.zadd(self.schedule_key, {member: self.convert_ts(ts)})
-            pipe.hset(self.schedule_scores_key, member, -(priority or 0))
-            pipe.execute()
+    def enqueue(self, data: bytes, priority: int | None = None, task_id: str = "") -> bool:
+        """Queue a task; False (nothing added) while ``task_id`` is queued, scheduled or leased already."""
+        with self._producing():
+            return bool(self._enqueue(keys=[self.queue_key, self.wake_key, self.ids_key],
+                                      args=[_stamp() + data, -(priority or 0), task_id]))
+
+    def add_to_schedule(self, data: bytes, ts: datetime, priority: int | None = None, task_id: str = "",
+                        moving: bool = False) -> bool:
+        """Schedule a task for ``ts``; False while another copy holds ``task_id``. ``moving``: the leased
+        task itself is scheduled again (a retry), so its hold moves here."""
+        keys = [self.schedule_key, self.schedule_scores_key, self.ids_key]
+        with self._producing():
+            return bool(self._schedule(keys=keys, args=[_stamp() + data, self.convert_ts(ts), -(priority or 0),
+                                                        task_id, "1" if moving else ""]))
 
     def promote_due(self, now: datetime, limit: int = 1000) -> int:
         keys = [self.schedule_key, self.schedule_scores_key, self.queue_key, self.wake_key]
@@ -128,17 +215,17 @@ class LeasedRedisStorage(PriorityRedisStorage):  # type: ignore[misc]
     def take(self, ack: Ack | None = None) -> tuple[bytes, bytes] | None:
         """Ack ``ack`` and lease the next task: ``(handle, data)``; waits up to the wake timeout when idle."""
         leased = self._take_now(ack)
-        if leased is None and self.conn.blpop([self.wake_key], timeout=self.read_timeout):
+        if leased is None and self._waiter.blpop([self.wake_key], timeout=self.read_timeout):
             leased = self._take_now(None)
         return leased
 
     def _take_now(self, ack: Ack | None) -> tuple[bytes, bytes] | None:
         ack = ack if ack is not None else Ack(b"")
         keys = [self.queue_key, self.inflight_key, self.inflight_scores_key, self.paused_key,
-                f"{self.stats_prefix}:{ack.outcome}:{ack.minute}", self.totals_key]
+                f"{self.stats_prefix}:{ack.outcome}:{ack.minute}", self.totals_key, self.ids_key]
         counted = total_fields(ack.outcome, ack.task, ack.seconds) if ack.outcome else ()
         member = self._take(keys=keys, args=[time.time(), self.lease_seconds, ack.handle,
-                                             "1" if ack.outcome else "0", *counted])
+                                             "1" if ack.outcome else "0", ack.task_id, *counted])
         return (member, member[8:]) if member else None
 
     def dequeue(self) -> bytes | None:
@@ -148,19 +235,12 @@ class LeasedRedisStorage(PriorityRedisStorage):  # type: ignore[misc]
         return bool(self._extend(keys=[self.inflight_key], args=[time.time() + self.lease_seconds, handle]))
 
     def ack(self, handle: bytes, outcome: str | None = None, minute: int = 0, task: str = "",
-            seconds: float = 0.0) -> None:
-        """Drop the lease, counting the outcome (processed | failed) in the same round trip."""
-        with self.conn.pipeline(transaction=True) as pipe:
-            pipe.zrem(self.inflight_key, handle)
-            pipe.hdel(self.inflight_scores_key, handle)
-            if outcome:
-                key = f"{self.stats_prefix}:{outcome}:{minute}"
-                pipe.incr(key)
-                pipe.expire(key, 2 * 3600)
-                count_field, sum_field, micros = total_fields(outcome, task, seconds)
-                pipe.hincrby(self.totals_key, count_field, 1)
-                pipe.hincrby(self.totals_key, sum_field, micros)
-            pipe.execute()
+            seconds: float = 0.0, task_id: str = "") -> None:
+        """Drop the lease and the id's hold, counting the outcome (processed | failed) in the same round trip."""
+        keys = [self.inflight_key, self.inflight_scores_key, self.ids_key,
+                f"{self.stats_prefix}:{outcome}:{minute}", self.totals_key]
+        counted = total_fields(outcome, task, seconds) if outcome else ()
+        self._ack(keys=keys, args=[handle, task_id, "1" if outcome else "", *counted])
 
     def release(self, handle: bytes) -> None:
         """Hand a leased task back to the queue now (worker shutting down)."""
@@ -210,22 +290,18 @@ class LeasedRedisStorage(PriorityRedisStorage):  # type: ignore[misc]
         rows = self.conn.zrange(key, offset, offset + limit - 1, withscores=True)
         return [(member[8:], float(score)) for member, score in rows]
 
-    def remove(self, state: str, task_id_matches: Any) -> bool:
+    def remove(self, state: str, task_id_matches: Any, task_id: str = "") -> bool:
         """Delete the first pending or scheduled task whose data satisfies ``task_id_matches``."""
         key = {"pending": self.queue_key, "scheduled": self.schedule_key}[state]
         for member in self.conn.zrange(key, 0, -1):
             if task_id_matches(member[8:]):
-                with self.conn.pipeline(transaction=True) as pipe:
-                    pipe.zrem(key, member)
-                    pipe.hdel(self.schedule_scores_key, member)
-                    removed, _ = pipe.execute()
-                return bool(removed)
+                return bool(self._remove(keys=[key, self.schedule_scores_key, self.ids_key], args=[member, task_id]))
         return False
 
     def flush_all(self) -> None:
         super().flush_all()
         keys = [self.inflight_key, self.inflight_scores_key, self.schedule_scores_key, self.paused_key, self.wake_key,
-                self.totals_key]
+                self.totals_key, self.ids_key]
         self.conn.delete(*keys)
         stats = list(self.conn.scan_iter(f"{self.stats_prefix}:*"))
         if stats:

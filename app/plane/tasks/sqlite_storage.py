@@ -1,9 +1,12 @@
 """Huey's SQLite storage, made at-least-once the same way as the Redis one, for the embedded default.
 
 Every move is one ``BEGIN EXCLUSIVE`` transaction. It holds across processes on one machine (the
-file is the queue); it does not serve workers on other machines.
+file is the queue); it does not serve workers on other machines. A task id is held (``plane_held``)
+from queueing until its lease is acked, as on Redis; the hold names the data it belongs to by digest,
+since the data is all that travels with a task between the tables.
 """
 
+import hashlib
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -26,7 +29,13 @@ EXTRA_DDL = [
     # all-time counters, named as storage.total_fields names them
     "create table if not exists plane_totals (queue text not null, name text not null, value integer not null, "
     "primary key (queue, name))",
+    "create table if not exists plane_held (queue text not null, task_id text not null, holder blob not null, "
+    "primary key (queue, task_id))",
 ]
+
+
+def _holder(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
 
 
 class LeasedSqliteStorage(SqliteStorage):  # type: ignore[misc]
@@ -35,13 +44,37 @@ class LeasedSqliteStorage(SqliteStorage):  # type: ignore[misc]
         super().__init__(name=name, filename=filename, timeout=30, strict_fifo=False)
         self.lease_seconds = lease_seconds
 
-    def enqueue(self, data: bytes, priority: int | None = None) -> None:
-        self.sql("insert into task (queue, data, priority) values (?, ?, ?)",
-                 (self.name, self.to_blob(data), priority or 0), commit=True)
+    def enqueue(self, data: bytes, priority: int | None = None, task_id: str = "") -> bool:
+        with self.db(commit=True) as cursor:
+            if not self._hold(cursor, task_id, data, moving=False):
+                return False
+            cursor.execute("insert into task (queue, data, priority) values (?, ?, ?)",
+                           (self.name, self.to_blob(data), priority or 0))
+            return True
 
-    def add_to_schedule(self, data: bytes, ts: datetime, priority: int | None = None) -> None:
-        self.sql("insert into plane_delayed (queue, data, priority, due) values (?, ?, ?, ?)",
-                 (self.name, self.to_blob(data), priority or 0, ts.timestamp()), commit=True)
+    def add_to_schedule(self, data: bytes, ts: datetime, priority: int | None = None, task_id: str = "",
+                        moving: bool = False) -> bool:
+        with self.db(commit=True) as cursor:
+            if not self._hold(cursor, task_id, data, moving=moving):
+                return False
+            cursor.execute("insert into plane_delayed (queue, data, priority, due) values (?, ?, ?, ?)",
+                           (self.name, self.to_blob(data), priority or 0, ts.timestamp()))
+            return True
+
+    def _hold(self, cursor: Cursor, task_id: str, data: bytes, *, moving: bool) -> bool:
+        """Hold ``task_id`` for ``data``; False when another copy holds it (``moving``: this task's own lease
+        does, and hands its hold over)."""
+        if not task_id:
+            return True
+        verb = "insert or replace" if moving else "insert or ignore"
+        cursor.execute(f"{verb} into plane_held (queue, task_id, holder) values (?, ?, ?)",
+                       (self.name, task_id, _holder(data)))
+        return bool(cursor.rowcount == 1)
+
+    def _release_hold(self, cursor: Cursor, task_id: str, data: bytes) -> None:
+        if task_id:
+            cursor.execute("delete from plane_held where queue = ? and task_id = ? and holder = ?",
+                           (self.name, task_id, _holder(data)))
 
     def promote_due(self, now: datetime, limit: int = 1000) -> int:
         with self.db(commit=True) as cursor:
@@ -87,9 +120,14 @@ class LeasedSqliteStorage(SqliteStorage):  # type: ignore[misc]
             return bool(cursor.rowcount == 1)
 
     def ack(self, handle: int, outcome: str | None = None, minute: int = 0, task: str = "",
-            seconds: float = 0.0) -> None:
-        """Drop the lease and count the outcome in one transaction."""
+            seconds: float = 0.0, task_id: str = "") -> None:
+        """Drop the lease and the id's hold, and count the outcome, in one transaction."""
         with self.db(commit=True) as cursor:
+            if task_id:
+                cursor.execute("select data from plane_inflight where id = ?", (handle,))
+                row = cursor.fetchone()
+                if row is not None:
+                    self._release_hold(cursor, task_id, bytes(row[0]))
             cursor.execute("delete from plane_inflight where id = ?", (handle,))
             if outcome:
                 self._count(cursor, outcome, minute, task, seconds)
@@ -160,16 +198,19 @@ class LeasedSqliteStorage(SqliteStorage):  # type: ignore[misc]
         return [(bytes(data), float(score)) for data, score in self.sql(query, (self.name, limit, offset),
                                                                          results=True)]
 
-    def remove(self, state: str, task_id_matches: Callable[[bytes], bool]) -> bool:
+    def remove(self, state: str, task_id_matches: Callable[[bytes], bool], task_id: str = "") -> bool:
         table = {"pending": "task", "scheduled": "plane_delayed"}[state]
         for row_id, data in self.sql(f"select id, data from {table} where queue = ?", (self.name,),  # noqa: S608
                                      results=True):
             if task_id_matches(bytes(data)):
-                self.sql(f"delete from {table} where id = ?", (row_id,), commit=True)  # noqa: S608
-                return True
+                with self.db(commit=True) as cursor:
+                    cursor.execute(f"delete from {table} where id = ?", (row_id,))  # noqa: S608
+                    if cursor.rowcount:
+                        self._release_hold(cursor, task_id, bytes(data))
+                    return bool(cursor.rowcount)
         return False
 
     def flush_all(self) -> None:
         super().flush_all()
-        for table in ("plane_inflight", "plane_delayed", "plane_flags", "plane_stats", "plane_totals"):
+        for table in ("plane_inflight", "plane_delayed", "plane_flags", "plane_stats", "plane_totals", "plane_held"):
             self.sql(f"delete from {table} where queue = ?", (self.name,), commit=True)  # noqa: S608

@@ -9,11 +9,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from huey.consumer import Consumer, Scheduler, Worker
+from huey.consumer import Consumer, ProcessEnvironment, Scheduler, Worker
 
 from app.plane.tasks.huey_plane import PlaneHuey
 
 log = logging.getLogger(__name__)
+SAME_STOP_SECONDS = 2.0  # stop signals this close together are one request (a group kill and a supervisor's)
 
 
 class LeasedWorker(Worker):  # type: ignore[misc]
@@ -36,10 +37,13 @@ class LeasedWorker(Worker):  # type: ignore[misc]
         super().shutdown()
 
     def _heartbeat(self, interval: float) -> None:
-        while not self.stop_flag.wait(interval):
+        while True:
+            stopping = self.stop_flag.wait(interval)
             handle = self.huey.current_lease
             if handle is None:
-                continue
+                if stopping:
+                    return
+                continue  # a task still running through the shutdown grace keeps its lease
             try:
                 self.huey.leased.extend(handle)
             except Exception as exc:  # the lease may lapse; the task then runs again elsewhere
@@ -96,8 +100,33 @@ class Housekeeper(Scheduler):  # type: ignore[misc]
         super().shutdown()
 
 
+class GracefulProcesses(ProcessEnvironment):  # type: ignore[misc]
+    """Worker processes that leave SIGINT and SIGTERM to their parent. A signal to the whole process group
+    (systemd's default KillMode, Ctrl-C in a terminal, some supervisors) reaches every child too; Huey's
+    children take SIGTERM as "interrupt the task now", so in-flight tasks died at once. Here only the
+    parent decides: when its grace is over it interrupts the children with SIGUSR1, and kills one that
+    still does not stop."""
+
+    def __init__(self) -> None:
+        super().__init__(signal.SIGINT, signal.SIGUSR1)
+
+    def init_child(self, process: Any) -> None:
+        super().init_child(process)  # SIGINT ignored, SIGUSR1 interrupts the running task, SIGHUP ignored
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+    def interrupt_workers(self, procs: list[Any]) -> None:
+        super().interrupt_workers(procs)  # SIGUSR1, then a second for them to hand their task back
+        for proc in procs:
+            if proc.is_alive():
+                proc.kill()
+                proc.join(1)
+
+
 class PlaneConsumer(Consumer):  # type: ignore[misc]
     worker_class = LeasedWorker
+
+    def get_environment(self, worker_type: str) -> GracefulProcesses:
+        return GracefulProcesses()
 
     def __init__(self, huey: PlaneHuey, *, concurrency: int, grace: timedelta, relay: Callable[[], int],
                  reconcile: Callable[[], int] = lambda: 0, reconcile_interval: timedelta = timedelta(seconds=15),
@@ -116,6 +145,19 @@ class PlaneConsumer(Consumer):  # type: ignore[misc]
         # SIGTERM (docker stop, Kubernetes, `flowplane up`) is as graceful as Ctrl-C: in-flight tasks get
         # the grace period, then they are interrupted and handed back to the queue.
         self._signal_actions[signal.SIGTERM] = (False, True)
+        self._stop_requested_at: float | None = None
+
+    def _handle_signal(self, signum: int, frame: Any) -> None:
+        if signum not in (signal.SIGTERM, signal.SIGINT):
+            super()._handle_signal(signum, frame)  # SIGHUP: Huey's graceful restart
+            return
+        now = time.monotonic()
+        if self._stop_requested_at is None:
+            self._stop_requested_at = now
+            self._signum, (self._restart, self._graceful) = signum, self._signal_actions[signum]
+        elif now - self._stop_requested_at > SAME_STOP_SECONDS:
+            raise KeyboardInterrupt  # a second request, made on purpose: Huey interrupts the tasks at once
+        # else the same stop delivered twice: a supervisor signals the worker and systemd the whole cgroup
 
     def _create_scheduler(self) -> Housekeeper:
         housekeeper = Housekeeper(self.huey, self.stop_flag, self.scheduler_interval, False)

@@ -15,9 +15,11 @@ import pytest
 from redis import Redis
 
 from app.bootstrap import Container, build
-from app.config import load_settings
+from app.config import Settings, load_settings
+from app.handlers import Services
 from tests.conftest import TEST_ENV
 from tests.e2e.processes import FLOWPLANE, poll
+from tests.integration.tasks.smtp import Inbox, mail_services, serving
 from tests.servers import REDIS_URL, RUN_ID, require
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -120,3 +122,17 @@ def world(backend: str, tmp_path: Path) -> Iterator[PlaneWorld]:
             if keys:
                 client.delete(*keys)
             client.close()
+
+
+@pytest.fixture
+def inbox() -> Iterator[Inbox]:
+    with serving(Inbox()) as running:
+        yield running
+
+
+@pytest.fixture
+def mail(make_settings: Callable[..., Settings], inbox: Inbox) -> Iterator[Services]:
+    """The welcome mail's services: SMTP to ``inbox``, the test's database (SQLite and PostgreSQL)."""
+    settings = make_settings(FLOWPLANE_EMAIL__BACKEND="smtp", FLOWPLANE_EMAIL__SMTP_PORT=str(inbox.port))
+    with mail_services(settings) as services:
+        yield services

@@ -2,6 +2,7 @@
 
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 from litestar.testing import TestClient
 
 from app.api.app import create_app
+from app.plane.tasks.worker import SAME_STOP_SECONDS
 from tests.e2e.processes import poll
 from tests.integration.accounts import new_user
 from tests.integration.tasks.conftest import PlaneWorld
@@ -115,3 +117,54 @@ def test_registration_with_redis_down_still_sends_the_welcome_mail(world: PlaneW
     assert len(mails) == 1
     assert "To: late.mail@example.com" in mails[0].read_text()
     assert "password" not in mails[0].read_text().lower()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("also_to_the_main_process", [False, True], ids=["group", "group-and-supervisor"])
+def test_a_signal_to_the_whole_process_group_lets_every_task_finish(world: PlaneWorld, signum: int,
+                                                                    also_to_the_main_process: bool) -> None:
+    # Given four tasks running at once on four worker processes
+    container = world.container()
+    worker = world.start_worker(concurrency=4)
+    tags = [f"group-{n}" for n in range(4)]
+    for tag in tags:
+        container.plane.enqueue("test.nap", {"log": world.log, "tag": tag, "seconds": 1.5})
+    world.wait_for("all four to start", lambda rows: all(_events(rows, tag) for tag in tags))
+    # When the signal reaches every process of the worker (systemd's KillMode, Ctrl-C in a terminal)
+    os.killpg(worker.pid, signum)
+    if also_to_the_main_process:  # `flowplane up` forwards the stop while systemd signals the whole cgroup
+        worker.send_signal(signum)
+    assert worker.wait(timeout=20) == 0
+    # Then each finished once, within the grace: none was interrupted, none runs again
+    rows = world.records()
+    assert {tag: [event for event, _ in _events(rows, tag)] for tag in tags} == {tag: ["start", "end"] for tag in tags}
+    counts = container.huey.leased.counts()
+    assert (sum(counts.pending.values()), counts.scheduled, counts.active) == (0, 0, 0)
+
+
+def test_a_group_signal_still_hands_back_a_task_that_outlasts_the_grace(world: PlaneWorld) -> None:
+    container = world.container()
+    worker = world.start_worker(concurrency=1, FLOWPLANE_TASKS__SHUTDOWN_GRACE="500ms")
+    container.plane.enqueue("test.nap", {"log": world.log, "tag": "long", "seconds": 3})
+    world.wait_for("the task to start", lambda rows: len(_events(rows, "long")) == 1)
+    os.killpg(worker.pid, signal.SIGTERM)
+    worker.wait(timeout=20)
+    assert "interrupting workers" in world.worker_output(0)
+    counts = container.huey.leased.counts()
+    assert (sum(counts.pending.values()), counts.active) == (1, 0)  # back in the queue at once, no lease wait
+
+
+def test_a_second_stop_request_interrupts_at_once(world: PlaneWorld) -> None:
+    container = world.container()
+    worker = world.start_worker(concurrency=1)
+    container.plane.enqueue("test.nap", {"log": world.log, "tag": "impatient", "seconds": 30})
+    world.wait_for("the task to start", lambda rows: len(_events(rows, "impatient")) == 1)
+    worker.send_signal(signal.SIGTERM)
+    poll(lambda: "Shutting down gracefully" in world.worker_output(0) or None, timeout=10, what="the graceful stop")
+    # The operator insists: a second request, later than one stop delivered twice could be
+    time.sleep(SAME_STOP_SECONDS + 0.2)
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=10) == 0
+    assert [event for event, _ in _events(world.records(), "impatient")] == ["start"]  # interrupted, not finished
+    counts = container.huey.leased.counts()
+    assert (sum(counts.pending.values()), counts.active) == (1, 0)  # and handed back

@@ -1,0 +1,40 @@
+"""Telling the database's absence from a statement's failure: the first is retried later, never
+counted against a task or an event (it is no fault of theirs), and answered 503 to a client."""
+
+import sqlite3
+from collections.abc import Iterator
+
+import psycopg
+from sqlalchemy import exc
+
+from app.availability import Unavailable
+
+_SQLITE_TRANSIENT = ("database is locked", "database table is locked", "unable to open database file",
+                     "disk i/o error")
+
+
+def unreachable(error: BaseException) -> bool:
+    """Whether ``error`` (or what caused it) says the database could not be reached or did not answer."""
+    for cause in _chain(error):
+        if isinstance(cause, Unavailable) and cause.service == "database":
+            return True
+        if isinstance(cause, exc.TimeoutError | exc.DisconnectionError):  # no pooled connection came free
+            return True
+        if isinstance(cause, exc.DBAPIError) and cause.connection_invalidated:
+            return True
+        if isinstance(cause, psycopg.OperationalError):  # refused, reset, timed out, shutting down, cancelled
+            return True
+        if isinstance(cause, sqlite3.OperationalError) and str(cause).lower().startswith(_SQLITE_TRANSIENT):
+            return True
+    return False
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        if isinstance(current, exc.DBAPIError) and isinstance(current.orig, BaseException):
+            yield current.orig
+        current = current.__cause__ or current.__context__

@@ -1,0 +1,111 @@
+"""One copy per task id: a task sent again while the queue holds it (queued, scheduled or leased) adds
+nothing, so a resend never runs beside the first copy. On Redis and on SQLite."""
+
+import subprocess
+import sys
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from app.db.models import OutboxMessage
+from app.plane.envelope import Envelope
+from app.plane.tasks.policy import TaskOptions
+from app.plane.tasks.storage import Ack
+from tests.e2e.processes import poll
+from tests.integration.tasks.conftest import PlaneWorld
+
+
+def _task(world: PlaneWorld, tag: str) -> tuple[Envelope, TaskOptions]:
+    container = world.containers[0] if world.containers else world.container()
+    spec = container.registry["test.record"]
+    return (Envelope(kind="task", type="test.record", payload={"log": world.log, "tag": tag}),
+            TaskOptions(queue=container.settings.tasks.queue, priority=spec.priority, retry=spec.retry,
+                        timeout=spec.timeout))
+
+
+def _held(world: PlaneWorld) -> tuple[int, int, int]:
+    counts = world.containers[0].huey.leased.counts()
+    return sum(counts.pending.values()), counts.scheduled, counts.active
+
+
+def test_a_task_sent_twice_is_queued_once(world: PlaneWorld) -> None:
+    container = world.container()
+    envelope, options = _task(world, "twice")
+    container.huey.send(envelope, options)
+    container.huey.send(envelope, options)
+    assert _held(world) == (1, 0, 0)
+
+
+def test_a_scheduled_task_sent_again_is_not_queued_beside_it(world: PlaneWorld) -> None:
+    container = world.container()
+    envelope, options = _task(world, "later")
+    later = replace(options, eta=datetime.now(UTC) + timedelta(hours=1))
+    container.huey.send(envelope, later)
+    container.huey.send(envelope, options)  # a resend without its delay
+    assert _held(world) == (0, 1, 0)
+
+
+def test_a_running_task_holds_its_id_until_its_ack(world: PlaneWorld) -> None:
+    container = world.container()
+    storage = container.huey.leased
+    envelope, options = _task(world, "leased")
+    container.huey.send(envelope, options)
+    leased = storage.take()
+    assert leased is not None
+    container.huey.send(envelope, options)  # the relay's resend while the first copy runs
+    assert _held(world) == (0, 0, 1)
+    storage.ack(leased[0], task_id=envelope.id)
+    container.huey.send(envelope, options)  # after the ack, a send is a new delivery (handlers dedupe it)
+    assert _held(world) == (1, 0, 0)
+
+
+def test_a_retry_keeps_the_hold_when_its_old_lease_is_acked(world: PlaneWorld) -> None:
+    container = world.container()
+    huey, storage = container.huey, container.huey.leased
+    envelope, options = _task(world, "retried")
+    huey.send(envelope, options)
+    handle, data = storage.take() or (None, b"")
+    task = huey.deserialize_task(data)
+    # Given the task failed and was scheduled again under its id (a retry), then its old lease acked
+    huey._requeue_task(task, datetime.now(UTC).replace(tzinfo=None))
+    storage.take(Ack(handle, task_id=envelope.id))
+    # Then the retry still holds the id: a resend adds nothing
+    huey.send(envelope, options)
+    assert _held(world) == (0, 1, 0)
+
+
+PRODUCER = """
+import os, sys
+from app.bootstrap import build
+from app.config import load_settings
+container = build(load_settings())
+container.huey.leased.pause()
+container.plane.enqueue("test.record", {"log": sys.argv[1], "tag": "resent"})
+os._exit(0)  # killed after the fast path sent the row, before the row's delete (it lingers 0.1 s)
+"""
+
+
+def test_a_resend_of_a_waiting_task_after_the_sender_died_runs_once(world: PlaneWorld) -> None:
+    # Given a producer that sent a task and died before deleting its outbox row, while the queue is paused
+    # (the first copy waits in a backlog)
+    subprocess.run([sys.executable, "-c", PRODUCER, world.log], cwd=world.directory, env={**world.env},
+                   check=True, timeout=60)
+    container = world.container()
+    with Session(container.engine) as db:
+        assert db.execute(select(func.count()).select_from(OutboxMessage)).scalar_one() == 1
+    # When a worker's relay sends the row again
+    world.start_worker()
+
+    def outbox_empty() -> bool | None:
+        with Session(container.engine) as db:
+            return db.execute(select(func.count()).select_from(OutboxMessage)).scalar_one() == 0 or None
+
+    poll(outbox_empty, timeout=30, what="the relay to resend the row")
+    assert _held(world) == (1, 0, 0)  # the queue refused the second copy
+    container.huey.leased.resume()
+    # Then the task runs once
+    world.wait_for("the task to run", lambda rows: len(rows) >= 1)
+    poll(lambda: _held(world) == (0, 0, 0) or None, timeout=30, what="the queue to drain")
+    assert [row["tag"] for row in world.records()] == ["resent"]
