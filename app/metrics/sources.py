@@ -69,22 +69,25 @@ def broker_lane(stats: Callable[[], Mapping[str, Any]]) -> Lane:
 
 
 def reading_engine(settings: DatabaseSettings, timeout: float) -> Engine:
-    """The metrics' own engine, apart from the API's pool: one connection, waited for ``timeout`` at most. On
-    PostgreSQL a statement is cancelled after ``timeout`` (a lock must not hold the read) and the session is
-    named ``flowplane-metrics/<pid>`` in pg_stat_activity."""
+    """The metrics' own engine, apart from the API's pool: one connection, no overflow, waited for ``timeout`` at
+    most. On PostgreSQL the server cancels a statement after ``timeout`` (a lock must not hold the read), and the
+    session is named ``flowplane-metrics/<pid>`` in pg_stat_activity."""
     url = make_url(settings.url)
     if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
         return make_engine(settings)  # a database private to each connection: nothing shared to bound
     if url.get_backend_name() == "sqlite":
         return make_engine(settings, pool_size=1, max_overflow=0, pool_timeout=timeout)
-    engine = make_engine(settings, pool_size=1, max_overflow=0, pool_timeout=timeout)
-    milliseconds = math.ceil(timeout * 1000)
+    # The server's cancel answers before the client's own deadline (for a server that stopped answering), so a
+    # cancelled read keeps its connection and the engine is not marked down.
+    engine = make_engine(settings, query_timeout=timeout + 1, pool_size=1, max_overflow=0, pool_timeout=timeout)
+    statement_timeout = f"{math.ceil(timeout * 1000)}ms"
 
-    @event.listens_for(engine, "do_connect")
-    def _bounded(_dialect: Any, _record: Any, _args: Any, params: dict[str, Any]) -> None:
-        params["options"] = f"{params.get('options', '')} -c statement_timeout={milliseconds}".strip()
-        params["connect_timeout"] = max(2, math.ceil(timeout))  # libpq's least
-        params["application_name"] = f"flowplane-metrics/{os.getpid()}"  # at connect: after any fork
+    @event.listens_for(engine, "connect")
+    def _name_and_bound(connection: Any, _record: Any) -> None:
+        with connection.cursor() as cursor:  # the pid at connect: after any fork
+            cursor.execute("SELECT set_config('application_name', %s, false), set_config('statement_timeout', %s, "
+                           "false)", (f"flowplane-metrics/{os.getpid()}", statement_timeout))
+        connection.commit()
 
     return engine
 
