@@ -115,7 +115,11 @@ def build(settings: Settings, *, migrate_database: bool | None = None) -> Contai
     make_local_files(settings)
     if settings.database.auto_migrate if migrate_database is None else migrate_database:
         log.info("applying database migrations to %s", redact_url(settings.database.url))
-        migrate.upgrade(engine)
+        migrating = make_engine(settings.database, query_timeout=0)  # DDL may take long; nothing waits on it
+        try:
+            migrate.upgrade(migrating)
+        finally:
+            migrating.dispose()
     registry = task_registry(settings)
 
     huey = PlaneHuey(task_storage(settings), registry, services=lambda: services(settings),

@@ -78,8 +78,8 @@ class DatabaseSettings(Section):
     query_timeout: Duration = Field(timedelta(milliseconds=1500), description="Longest wait for one answer of "
                                     "PostgreSQL on an open connection (a server that stops answering fails within "
                                     "it); task handlers get handler_query_timeout instead.")
-    handler_query_timeout: Duration = Field(timedelta(minutes=5), description="The same for the connections task "
-                                            "handlers use (reports and retention run long queries).")
+    handler_query_timeout: Duration = Field(timedelta(seconds=10), description="The same for the connections "
+                                            "task handlers use; raise it if a report's query runs longer.")
     pool_timeout: Duration = Field(timedelta(seconds=2), description="Longest wait for a free pooled connection.")
     backoff: Duration = Field(timedelta(seconds=2), description="After a timeout or a refused connection, "
                               "database calls fail at once this long instead of each waiting (HTTP 503).")

@@ -22,7 +22,10 @@ def parse_duration(text: str) -> timedelta:
         position = match.end()
     if position != len(compact):
         raise ValueError(f"expected {EXPECTED}, got {text!r}")
-    return timedelta(seconds=seconds)
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:  # past timedelta's ~2.7 million years
+        raise ValueError(f"{text!r} is too long a duration") from None
 
 
 def format_duration(value: timedelta) -> str:

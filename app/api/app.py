@@ -29,7 +29,10 @@ from app.bootstrap import Container
 def create_app(container: Container, limiter: Limiter | None = None) -> Litestar:
     settings = container.settings
     if limiter is None:
-        limiter = (RedisLimiter(settings.redis.url, settings.redis.key_prefix) if settings.redis.url
+        redis = settings.redis
+        limiter = (RedisLimiter(redis.url, redis.key_prefix, connect_timeout=redis.connect_timeout.total_seconds(),
+                                timeout=redis.timeout.total_seconds(), backoff=redis.backoff.total_seconds())
+                   if redis.url
                    else MemoryLimiter())
 
     def provide_container() -> Container:

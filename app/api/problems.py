@@ -11,7 +11,7 @@ from litestar.types import ExceptionHandlersMap
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.availability import Unavailable
-from app.db.errors import unreachable
+from app.db.errors import outage
 from app.domain.errors import EmailTaken, InvalidCredentials, InvalidFields
 from app.workflows.catalogue import UnknownWorkflow
 
@@ -70,16 +70,13 @@ def _workflow_missing(_: Request[Any, Any, Any], exc: UnknownWorkflow) -> Respon
 
 def _unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     """A server the request needs is down or silent (refused, timed out, or skipped while it recovers)."""
-    if not (isinstance(exc, Unavailable) or unreachable(exc)):
+    down = outage(exc)
+    if down is None:
         return _unexpected(request, exc)
-    cause: BaseException | None = exc
-    while cause is not None and not isinstance(cause, Unavailable):
-        cause = cause.__cause__ or cause.__context__
-    retry_after = max(1, math.ceil(cause.retry_after)) if isinstance(cause, Unavailable) else 2
-    service = cause.service if isinstance(cause, Unavailable) else "database"
-    log.warning("%s %s answered 503: the %s is unavailable (%s)", request.method, request.url.path, service,
+    retry_after = max(1, math.ceil(down.retry_after))
+    log.warning("%s %s answered 503: the %s is unavailable (%s)", request.method, request.url.path, down.service,
                 type(exc).__name__)
-    return problem(503, f"the {service} is unavailable; try again in {retry_after} s",
+    return problem(503, f"the {down.service} is unavailable; try again in {retry_after} s",
                    headers={"Retry-After": str(retry_after)})
 
 

@@ -11,6 +11,7 @@ from typing import Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from app.availability import Availability
 from app.durations import Rate
 
 log = logging.getLogger(__name__)
@@ -55,23 +56,32 @@ class MemoryLimiter:
 
 
 class RedisLimiter:
-    """Shared by every API replica; if Redis is unreachable the request is let through and logged."""
+    """Shared by every API replica. While Redis is unreachable each replica limits on its own, in memory, and
+    for ``backoff`` seconds after a failure Redis is not asked at all (a silent Redis would cost each request
+    a timeout): a limit holds through an outage, only per replica instead of shared."""
 
-    def __init__(self, url: str, prefix: str) -> None:
-        self._redis = Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+    def __init__(self, url: str, prefix: str, *, connect_timeout: float = 1.0, timeout: float = 1.0,
+                 backoff: float = 2.0) -> None:
+        self._redis = Redis.from_url(url, socket_connect_timeout=connect_timeout, socket_timeout=timeout)
         self._prefix = prefix
+        self._availability = Availability("redis", backoff)
+        self._fallback = MemoryLimiter()
 
     async def hit(self, key: str, rate: Rate) -> Decision:
         index, retry_after = _window(rate, time.time())
         redis_key = f"{self._prefix}ratelimit:{key}:{index}"
+        if self._availability.down:
+            return await self._fallback.hit(key, rate)
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.incr(redis_key)
                 pipe.expire(redis_key, math.ceil(rate.period.total_seconds()) + 1)
                 count, _ = await pipe.execute()
         except (RedisError, OSError) as exc:
-            log.warning("rate limit not enforced: Redis unreachable (%s)", type(exc).__name__)
-            return Decision(True, 0)
+            self._availability.failed(type(exc).__name__)
+            log.warning("rate limit kept by this replica alone: Redis unreachable (%s)", type(exc).__name__)
+            return await self._fallback.hit(key, rate)
+        self._availability.succeeded()
         return Decision(int(count) <= rate.count, retry_after)
 
     async def close(self) -> None:

@@ -21,7 +21,7 @@ def db() -> None:
 def _engine(ctx: CliContext) -> "Engine":
     from app.db.engine import make_engine
 
-    return make_engine(ctx.settings.database)
+    return make_engine(ctx.settings.database, query_timeout=0)  # an operator's command: DDL may take long
 
 
 @db.command("upgrade")

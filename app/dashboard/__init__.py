@@ -1,6 +1,7 @@
 """The operator dashboard: server-rendered pages under /dashboard, for operators (read) and admins (act)."""
 
 import logging
+import math
 import urllib.parse
 from typing import Any
 
@@ -11,11 +12,14 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
+from sqlalchemy.exc import SQLAlchemyError
 
+from app.availability import Unavailable
 from app.dashboard.auth import LoginRequired, provide_viewer
 from app.dashboard.forms import Forms, LoginPage
 from app.dashboard.pages import Pages
 from app.dashboard.render import STATIC, template_config
+from app.db.errors import outage
 
 __all__ = ["routes", "template_config"]
 log = logging.getLogger(__name__)
@@ -53,6 +57,12 @@ def _invalid(_: Request[Any, Any, Any], exc: ValidationException) -> Response[An
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    down = outage(exc)
+    if down is not None:  # the database (or another server) is down or silent: a moment's wait, not a bug
+        retry_after = max(1, math.ceil(down.retry_after))
+        log.warning("%s %s answered 503: the %s is unavailable", request.method, request.url.path, down.service)
+        return _error_page(503, f"the {down.service} is unavailable; try again in {retry_after} s",
+                           {"Retry-After": str(retry_after)})
     log.error("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
     return _error_page(500, "an unexpected error occurred; it has been logged")
 
@@ -61,6 +71,8 @@ def routes() -> list[ControllerRouterHandler]:
     pages = Router(path="/", route_handlers=[Pages, Forms, LoginPage],
                    dependencies={"viewer": Provide(provide_viewer)}, response_headers=HEADERS,
                    exception_handlers={LoginRequired: _login, ValidationException: _invalid, HTTPException: _refused,
+                                       # the API's own handlers for these would answer a page with problem JSON
+                                       Unavailable: _unexpected, SQLAlchemyError: _unexpected,
                                        Exception: _unexpected})
     static = create_static_files_router(path="/dashboard/static", directories=[STATIC], include_in_schema=False,
                                         name="dashboard-static")

@@ -29,6 +29,15 @@ def unreachable(error: BaseException) -> bool:
     return False
 
 
+def outage(error: BaseException, retry_after: float = 2.0) -> Unavailable | None:
+    """The outage ``error`` reports — a server skipped while it recovers, or a database that could not be
+    reached — or None when it reports something else."""
+    for cause in _chain(error):
+        if isinstance(cause, Unavailable):
+            return cause
+    return Unavailable("database", retry_after) if unreachable(error) else None
+
+
 def _chain(error: BaseException) -> Iterator[BaseException]:
     seen: set[int] = set()
     current: BaseException | None = error

@@ -6,6 +6,7 @@ its own (RFC 2047 encoded words, CVE-2024-6923), whatever the interpreter."""
 import email.errors
 import hashlib
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
@@ -39,6 +40,7 @@ def send_welcome(context: TaskContext, payload: dict[str, Any]) -> dict[str, Any
                              lease=lease, wait=lease + timedelta(seconds=1))
     if isinstance(claim, mail_claims.AlreadySent):
         return {"message_id": claim.message_id, "duplicate": True}
+    claimed = time.monotonic()
     try:
         services.mailer.send(message)
     except MailRefused as exc:
@@ -47,7 +49,7 @@ def send_welcome(context: TaskContext, payload: dict[str, Any]) -> dict[str, Any
     except BaseException:
         claim.release()  # the retry sends at once instead of waiting for the lease (the same Message-ID)
         raise
-    claim.mark_sent()
+    claim.mark_sent(patience=lease - timedelta(seconds=time.monotonic() - claimed) - LEASE_MARGIN)
     return {"message_id": message_id, "duplicate": False}
 
 

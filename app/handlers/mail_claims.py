@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from app.db.errors import unreachable
 from app.db.models import SentEmail
 
 log = logging.getLogger(__name__)
@@ -37,10 +38,22 @@ class Claim:
     key: str
     token: str
 
-    def mark_sent(self) -> None:
-        """Record the mail as sent, if this copy still holds the claim."""
-        with self.engine.begin() as connection:
-            marked = connection.execute(update(_table).where(*self._held()).values(sent_at=datetime.now(UTC)))
+    def mark_sent(self, patience: timedelta = timedelta(0)) -> None:
+        """Record the mail as sent, if this copy still holds the claim. The mail is out: a database that does
+        not answer now is asked again for up to ``patience`` (the rest of the claim's lease), since a retry of
+        the task after that would send the mail a second time (with the same Message-ID)."""
+        deadline, pause = time.monotonic() + patience.total_seconds(), _FIRST_PAUSE
+        while True:
+            try:
+                with self.engine.begin() as connection:
+                    marked = connection.execute(update(_table).where(*self._held())
+                                                .values(sent_at=datetime.now(UTC)))
+                break
+            except Exception as exc:
+                if not unreachable(exc) or time.monotonic() + pause > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(2 * pause, _LONGEST_PAUSE * 4)
         if marked.rowcount != 1:  # the lease lapsed mid-send after all: the taker sends the same Message-ID
             log.warning("the claim on mail %s was taken over while this copy sent it", self.key)
 

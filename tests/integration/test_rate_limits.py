@@ -70,14 +70,14 @@ def test_redis_limiter_is_shared_by_replicas() -> None:
         client.close()
 
 
-def test_redis_limiter_lets_requests_through_when_redis_is_down() -> None:
-    async def scenario() -> bool:
+def test_while_redis_is_down_each_replica_limits_on_its_own() -> None:
+    async def scenario() -> list[bool]:
         limiter = RedisLimiter(f"redis://127.0.0.1:{closed_port()}/0", "fp-test:")
-        decision = await limiter.hit("login:x", Rate(1, timedelta(minutes=1)))
+        decisions = [await limiter.hit("login:x", Rate(1, timedelta(minutes=1))) for _ in range(2)]
         await limiter.close()
-        return decision.allowed
+        return [decision.allowed for decision in decisions]
 
-    assert asyncio.run(scenario())
+    assert asyncio.run(scenario()) == [True, False]  # let through, then limited in memory: never unlimited
 
 
 def test_one_client_has_one_budget_however_its_address_is_spelt(make_settings: Callable[..., Settings]) -> None:

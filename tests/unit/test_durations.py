@@ -49,3 +49,9 @@ def test_rates(text: str, count: int, period: timedelta) -> None:
 def test_bad_rates(text: str) -> None:
     with pytest.raises(ValueError, match="expected a rate like"):
         Rate.parse(text)
+
+
+@pytest.mark.parametrize("text", ["200000000w", "9" * 400 + "d"])
+def test_a_duration_too_long_to_hold_is_a_value_error(text: str) -> None:
+    with pytest.raises(ValueError, match="too long a duration|expected"):
+        parse_duration(text)

@@ -19,14 +19,16 @@ log = logging.getLogger(__name__)
 
 
 class EventInspector:
-    def __init__(self, url: str, topology: Topology, management_url: str = "") -> None:
+    def __init__(self, url: str, topology: Topology, management_url: str = "", timeout: float = 2.0) -> None:
         self.url = url
         self.topology = topology
         self.management_url = management_url
+        self.timeout = timeout  # each connect, read and write: a silent broker fails the call within it
 
     def _connection(self) -> Connection:
-        connection = Connection(self.url, connect_timeout=3)
-        connection.ensure_connection(max_retries=1)
+        options = {} if self.topology.embedded else {"read_timeout": self.timeout, "write_timeout": self.timeout}
+        connection = Connection(self.url, connect_timeout=self.timeout, transport_options=options)
+        connection.ensure_connection(max_retries=0, timeout=self.timeout)  # one try; kombu waits 2 s to retry
         return connection
 
     def stats(self) -> dict[str, Any]:
@@ -63,7 +65,7 @@ class EventInspector:
         request = urllib.request.Request(f"{base}/api/queues/{urllib.parse.quote(vhost, safe='')}")  # noqa: S310
         request.add_header("Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
         try:
-            with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310 (operator-set URL)
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 (operator-set URL)
                 rows = json.load(response)
         except Exception as exc:  # the plugin is off or unreachable: passive declares still answer
             log.info("management API unavailable (%s); using passive declares", type(exc).__name__)

@@ -49,3 +49,13 @@ def test_registration_while_postgresql_refuses_is_503_with_retry_after(stack: St
     assert took < REGISTRATION_BUDGET
     assert register(stack, 2)[0].status_code in (201, 503)  # at most the rest of the backoff
     poll(lambda: register(stack, 3)[0].status_code == 201 or None, timeout=10, what="registration after it")
+
+
+def test_the_dashboard_while_postgresql_refuses_is_a_503_page(stack: Stack) -> None:
+    stack.start("api", "api")
+    with stack.proxies["postgresql"].fault("refuse"):
+        page = httpx.get(f"{stack.base_url}/dashboard/", cookies={"flowplane_dashboard": "a-session-to-look-up"},
+                         timeout=10)
+    assert page.status_code == 503, page.text
+    assert "text/html" in page.headers["content-type"] and int(page.headers["retry-after"]) >= 1
+    assert "database is unavailable" in page.text
