@@ -19,6 +19,7 @@ from app.handlers import Services
 from app.handlers.catalogue import CONSUMERS, TASKS
 from app.handlers.crm import FakeCrm
 from app.mail import make_mailer
+from app.metrics import FlowplaneCollector, make_collector
 from app.plane.events.publisher import EventPublisher
 from app.plane.events.registry import ConsumerSpec
 from app.plane.events.topology import Topology, build_topology, transport_url
@@ -54,6 +55,7 @@ class Container:
     runner: WorkflowRunner
     schedules: ScheduleCatalogue
     scheduling: ScheduleService
+    metrics: FlowplaneCollector
 
     @property
     def new_session(self) -> Callable[[], Session]:
@@ -64,6 +66,7 @@ class Container:
         self.publisher.close()
         self.huey.leased.close()
         self.engine.dispose()
+        self.metrics.engine.dispose()
 
 
 def task_registry(settings: Settings) -> TaskRegistry:
@@ -146,7 +149,8 @@ def build(settings: Settings, *, migrate_database: bool | None = None) -> Contai
                                  task_cancel=inspector.delete)
     return Container(settings=settings, engine=engine, passwords=Passwords(settings.auth), registry=registry,
                      huey=huey, plane=plane, topology=topology, publisher=publisher, consumers=consumers,
-                     workflows=workflows, runner=runner, schedules=schedules, scheduling=scheduling)
+                     workflows=workflows, runner=runner, schedules=schedules, scheduling=scheduling,
+                     metrics=make_collector(settings, huey.leased, topology, registry.names()))
 
 
 def _unfinished(inspector: TaskInspector, task_id: str) -> bool:

@@ -197,7 +197,8 @@ class ScheduleFire(SQLModel, table=True):
 
 
 class ScheduleState(SQLModel, table=True):
-    """Operator switches that every replica honours."""
+    """Operator switches that every replica honours. The row is written when a scheduler first loads the
+    schedule, and ``updated_at`` (that moment, or the last pause or resume) bounds what a catch-up may fire."""
 
     __tablename__ = "schedule_states"
 

@@ -1,22 +1,25 @@
-"""``flowplane scheduler``: APScheduler 3 fires each schedule's ticks; a tick only dispatches, through
-the service's claim, so any number of replicas fire each tick exactly once. At start a replica catches
-up a tick it missed within the schedule's misfire grace (once, when coalescing); older ticks are
-skipped, never replayed in a storm. Schedule files are re-read while it runs."""
+"""``flowplane scheduler``: APScheduler 3 wakes the process at each schedule's ticks; what fires is decided
+by :func:`~app.scheduling.catchup.owed` and claimed through the service, so any number of replicas fire each
+tick exactly once. At its first look at a schedule (start, or a new file) a replica catches up what was missed
+within the misfire grace since the schedule was first seen (the latest tick only, when coalescing, and none
+if a later one fired); older ticks are skipped, never replayed in a storm. Schedule files are re-read while
+it runs."""
 
 import logging
 import signal
 import threading
 from datetime import UTC, datetime
-from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from app.db.models import ScheduleFire
 from app.scheduling.catalogue import ScheduleCatalogue
+from app.scheduling.catchup import owed
 from app.scheduling.service import ScheduleService
 from app.scheduling.spec import Schedule
-from app.scheduling.ticks import ticks_between, trigger
+from app.scheduling.ticks import trigger
 
 log = logging.getLogger(__name__)
 RELOAD_JOB = "flowplane.reload"
@@ -28,7 +31,7 @@ class SchedulerProcess:
         self.service = service
         self._reload_interval = max(reload_interval, 0.2)
         self._versions: dict[str, str] = {}  # schedule -> version its job was made from
-        self._handled: dict[str, datetime] = {}  # schedule -> the last tick this process looked at
+        self._handled: dict[str, datetime] = {}  # schedule -> up to when this process decided its ticks
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.scheduler = BackgroundScheduler(timezone=UTC, executors={"default": ThreadPoolExecutor(8)})
@@ -55,45 +58,47 @@ class SchedulerProcess:
         for name in set(self._versions) - set(current):
             self.scheduler.remove_job(name)
             del self._versions[name]
+            with self._lock:
+                self._handled.pop(name, None)  # added back, it is looked at afresh, as after a restart
             log.info("schedule %s removed or disabled", name)
         for name, schedule in current.items():
             if self._versions.get(name) == schedule.version:
                 continue
             first = name not in self._versions
+            # APScheduler only wakes the process, once however late: the ticks a late wake-up owes are decided
+            # by `owed` alone, so its own misfire grace and coalescing never replay ticks beside it.
             self.scheduler.add_job(self._tick, trigger(schedule), args=[name], id=name, replace_existing=True,
-                                   misfire_grace_time=int(schedule.misfire_grace.total_seconds()) or 1,
-                                   coalesce=schedule.coalesce, max_instances=3)
+                                   misfire_grace_time=None, coalesce=True, max_instances=3)
             self._versions[name] = schedule.version
             log.info("schedule %s %s (%s)", name, "scheduled" if first else "rescheduled",
                      schedule.cron or f"every {schedule.every}")
             if first:
-                self.catch_up(schedule)
-                with self._lock:
-                    self._handled[name] = datetime.now(UTC)
+                try:
+                    self.catch_up(schedule)
+                except Exception:  # its next tick looks again; the other schedules go on
+                    log.exception("schedule %s: catching up failed", name)
 
-    def catch_up(self, schedule: Schedule, now: datetime | None = None) -> list[Any]:
-        """Fire the ticks missed within the grace that no replica fired: the latest only when coalescing."""
-        now = now or datetime.now(UTC)
-        missed = ticks_between(schedule, now - schedule.misfire_grace, now)
-        missed = [tick for tick in missed if not self.service.claimed(schedule.name, tick)]
-        fired = [self.service.fire(schedule, tick, "catch_up") for tick in (missed[-1:] if schedule.coalesce
-                                                                             else missed)]
-        return [fire for fire in fired if fire is not None]
+    def catch_up(self, schedule: Schedule, now: datetime | None = None) -> list[ScheduleFire]:
+        """Look at ``schedule`` now: at the first look, fire what was missed (see the module's docstring)."""
+        return self._fire_owed(schedule, now or datetime.now(UTC))
 
     def _tick(self, name: str) -> None:
         """Fire the ticks due since this process last looked (a job that ran a little late still fires the
         tick it was for: the time comes from the schedule, not from the clock at the moment it runs)."""
         try:
             schedule = self.catalogue.current().get(name)
-            if schedule is None:
-                return
-            now = datetime.now(UTC)
-            with self._lock:
-                since = max(self._handled.get(name, now - schedule.misfire_grace), now - schedule.misfire_grace)
-                due = ticks_between(schedule, since, now)
-                if due:
-                    self._handled[name] = due[-1]
-            for tick in due[-1:] if schedule.coalesce else due:
-                self.service.fire(schedule, tick)
+            if schedule is not None:
+                self._fire_owed(schedule, datetime.now(UTC))
         except Exception:  # one schedule's failure never stops the others
             log.exception("schedule %s: tick failed", name)
+
+    def _fire_owed(self, schedule: Schedule, now: datetime) -> list[ScheduleFire]:
+        with self._lock:  # one decision at a time, so two wake-ups never both take the same ticks
+            handled = self._handled.get(schedule.name)
+            since = self.service.first_seen(schedule.name, now) if handled is None else handled
+            due = owed(schedule, now, first_seen=since, handled=handled,
+                       last_fired=self.service.last_fired(schedule.name))
+            self._handled[schedule.name] = max(now, handled or now)
+        trigger = "catch_up" if handled is None else "cron"
+        fired = [self.service.fire(schedule, tick, trigger) for tick in due]
+        return [fire for fire in fired if fire is not None]

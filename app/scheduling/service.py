@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
@@ -80,6 +80,27 @@ class ScheduleService:
         with Session(self.engine) as db:
             return db.get(ScheduleFire, (name, scheduled_at)) is not None
 
+    def last_fired(self, name: str) -> datetime | None:
+        """The latest tick any replica fired (whatever the outcome); manual fires are no ticks."""
+        with Session(self.engine) as db:
+            return db.execute(select(func.max(col(ScheduleFire.scheduled_at)))
+                              .where(col(ScheduleFire.schedule) == name, col(ScheduleFire.trigger) != "manual")
+                              ).scalar_one_or_none()
+
+    def first_seen(self, name: str, now: datetime) -> datetime:
+        """Since when the schedule's ticks are owed: its state row, written by the first replica to load it
+        (``now``, or its first recorded fire if that is older: fired before this record existed) and moved by
+        a pause or resume. Kept when the file goes, so a file added back is not new."""
+        table = ScheduleState.__table__  # type: ignore[attr-defined]
+        with Session(self.engine) as db, db.begin():
+            fired = db.execute(select(func.min(col(ScheduleFire.fired_at)))
+                               .where(col(ScheduleFire.schedule) == name)).scalar_one_or_none()
+            db.execute(_insert(db)(table).values(schedule=name, paused=False, updated_at=min(now, fired or now))
+                       .on_conflict_do_nothing(index_elements=["schedule"]))
+            state = db.get(ScheduleState, name)
+            assert state is not None
+            return state.updated_at
+
     def _overlap(self, schedule: Schedule, scheduled_at: datetime) -> tuple[str | None, str | None]:
         """(why to skip this tick, a note) under the overlap policy; ``replace`` cancels the previous run."""
         if self.paused(schedule.name):
@@ -126,10 +147,11 @@ class ScheduleService:
     def set_paused(self, name: str, paused: bool) -> None:
         table = ScheduleState.__table__  # type: ignore[attr-defined]
         with Session(self.engine) as db, db.begin():
-            insert = postgresql_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
-            statement = insert(table).values(schedule=name, paused=paused, updated_at=_now())
+            statement = _insert(db)(table).values(schedule=name, paused=paused, updated_at=_now())
+            # Only a change moves updated_at: it bounds the ticks a catch-up may reach (see first_seen)
             db.execute(statement.on_conflict_do_update(index_elements=["schedule"],
-                                                       set_={"paused": paused, "updated_at": _now()}))
+                                                       set_={"paused": paused, "updated_at": _now()},
+                                                       where=table.c.paused != paused))
 
     def paused(self, name: str) -> bool:
         with Session(self.engine) as db:
@@ -154,11 +176,14 @@ def _claim(db: Session, schedule: Schedule, scheduled_at: datetime, trigger: str
            outcome: str = "claimed", detail: str | None = None) -> bool:
     """Insert the tick's row unless it exists; True when this call inserted it (the caller owns the tick)."""
     table = ScheduleFire.__table__  # type: ignore[attr-defined]
-    insert = postgresql_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = (insert(table).values(schedule=schedule.name, scheduled_at=scheduled_at, fired_at=_now(),
-                                      replica=replica, trigger=trigger, outcome=outcome, detail=detail,
-                                      target_kind=schedule.target_kind, duration_ms=0.0)
+    statement = (_insert(db)(table).values(schedule=schedule.name, scheduled_at=scheduled_at, fired_at=_now(),
+                                           replica=replica, trigger=trigger, outcome=outcome, detail=detail,
+                                           target_kind=schedule.target_kind, duration_ms=0.0)
                  .on_conflict_do_nothing(index_elements=["schedule", "scheduled_at"])
                  .returning(table.c.schedule))
     return db.execute(statement).first() is not None
 
+
+def _insert(db: Session) -> Callable[[Any], Any]:
+    """The dialect's INSERT, which knows ON CONFLICT."""
+    return postgresql_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert

@@ -55,9 +55,10 @@ def test_task_counters_histogram_and_depths_move_when_a_worker_runs_tasks(world:
         container.plane.enqueue("test.permanent", {"log": world.log}, priority="high")
         container.plane.enqueue("test.record", {"log": world.log}, delay=timedelta(hours=1))
 
-        # Then the queue depths show them before any worker runs
-        queued = scrape(client)
-        assert value(queued, "flowplane_tasks_queued", state="pending") == 4
+        # Then the queue depths show them before any worker runs (once the scrape before is a second old: a
+        # scrape's result answers the scrapes in the second after it)
+        queued = poll(lambda: (lambda samples: samples if value(samples, "flowplane_tasks_queued", state="pending")
+                               == 4 else None)(scrape(client)), timeout=10, what="the enqueued tasks in /metrics")
         assert value(queued, "flowplane_tasks_pending", priority="medium") == 3
         assert value(queued, "flowplane_tasks_pending", priority="high") == 1
         assert value(queued, "flowplane_tasks_queued", state="scheduled") == 1

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 
 from app.bootstrap import Container
 from app.config import Settings
-from app.db.models import ScheduleFire
+from app.db.models import ScheduleFire, ScheduleState
 from app.scheduling.scheduler import SchedulerProcess
 from app.scheduling.spec import Overlap, Schedule
 from tests.conftest import ROOT
@@ -37,6 +37,12 @@ def process(container: Container) -> SchedulerProcess:
     return SchedulerProcess(container.schedules, container.scheduling, reload_interval=1)
 
 
+def known_since(container: Container, at: datetime, *names: str) -> None:
+    """Record schedules as first seen by a scheduler at ``at``, as if loaded then."""
+    with Session(container.engine) as db, db.begin():
+        db.add_all(ScheduleState(schedule=name, paused=False, updated_at=at) for name in names)
+
+
 def test_a_tick_is_fired_once_however_many_replicas_try(container: Container) -> None:
     schedule = every_10m()
     first = container.scheduling.fire(schedule, TICK)
@@ -48,6 +54,7 @@ def test_a_tick_is_fired_once_however_many_replicas_try(container: Container) ->
 
 
 def test_a_replica_catches_up_a_missed_tick_inside_the_grace_once_and_skips_older_ones(container: Container) -> None:
+    known_since(container, TICK - timedelta(hours=1), "often", "late", "coalesced", "each")
     schedule = every_10m()
     caught = process(container).catch_up(schedule, now=TICK + timedelta(minutes=5))
     assert [(fire.scheduled_at, fire.trigger) for fire in caught] == [(TICK, "catch_up")]
@@ -62,6 +69,61 @@ def test_a_replica_catches_up_a_missed_tick_inside_the_grace_once_and_skips_olde
         every_10m(name="each", misfire_grace=timedelta(minutes=35), coalesce=False),
         now=TICK + timedelta(minutes=1))] == [TICK - timedelta(minutes=30), TICK - timedelta(minutes=20),
                                               TICK - timedelta(minutes=10), TICK]
+
+
+def test_a_catch_up_never_fires_a_tick_older_than_one_already_fired(container: Container) -> None:
+    known_since(container, TICK - timedelta(hours=1), "often")
+    schedule = every_10m(misfire_grace=timedelta(minutes=35))
+    # Given the latest tick fired by one replica, the three before it missed
+    assert container.scheduling.fire(schedule, TICK) is not None
+    # Then another replica starting now has nothing to catch up: not the unfired tick before the fired one
+    assert process(container).catch_up(schedule, now=TICK + timedelta(minutes=1)) == []
+    assert [fire.scheduled_at for fire in fires(container)] == [TICK]
+
+
+def test_ticks_from_before_a_schedule_was_first_seen_are_never_caught_up(container: Container) -> None:
+    schedule = every_10m(misfire_grace=timedelta(hours=1))
+    each = every_10m(name="each", misfire_grace=timedelta(hours=1), coalesce=False)
+    # Given schedules a replica loads for the first time at TICK + 5 min: the ticks before it are not owed
+    assert process(container).catch_up(schedule, now=TICK + timedelta(minutes=5)) == []
+    assert process(container).catch_up(each, now=TICK + timedelta(minutes=5)) == []
+    # When another replica, or the same one restarted, loads them after an outage
+    caught = process(container).catch_up(schedule, now=TICK + timedelta(minutes=25))
+    caught_each = process(container).catch_up(each, now=TICK + timedelta(minutes=25))
+    # Then the ticks missed since then are caught up (the latest only when coalescing), none from before
+    assert [(fire.scheduled_at, fire.trigger) for fire in caught] == [(TICK + timedelta(minutes=20), "catch_up")]
+    assert [fire.scheduled_at for fire in caught_each] == [TICK + timedelta(minutes=10), TICK + timedelta(minutes=20)]
+
+
+def test_the_first_seen_record_moves_with_a_pause_or_resume_only(container: Container) -> None:
+    service = container.scheduling
+    assert service.first_seen("often", TICK) == TICK
+    assert service.first_seen("often", TICK + timedelta(minutes=5)) == TICK  # recorded once, by whoever came first
+    service.set_paused("often", False)  # no change: the record stays
+    assert service.first_seen("often", TICK + timedelta(minutes=5)) == TICK
+    paused_at = datetime.now(UTC)
+    service.set_paused("often", True)  # a pause (or resume) is a change: ticks before it are not caught up
+    assert service.first_seen("often", TICK + timedelta(minutes=5)) >= paused_at
+    assert service.paused("often")
+
+
+def test_apscheduler_only_wakes_the_process_and_leaves_misfires_to_the_catch_up_rule(
+        container: Container, tmp_path: Path) -> None:
+    from app.scheduling.catalogue import ScheduleCatalogue
+
+    directory = tmp_path / "schedules"
+    directory.mkdir()
+    (directory / "a.toml").write_text(GOOD.format(name="a", every="1h").replace(
+        "[target]", 'coalesce = false\nmisfire_grace = "1m"\n\n[target]'))
+    catalogue = ScheduleCatalogue(directory, tasks=container.registry.names, workflows=lambda: [],
+                                  default_timezone="UTC")
+    scheduler = SchedulerProcess(catalogue, container.scheduling, reload_interval=1)
+    scheduler.scheduler.start(paused=True)
+    scheduler.sync()
+    job = scheduler.scheduler.get_job("a")
+    # A late wake-up runs the job once, however late: which missed ticks fire is the process's decision alone
+    assert (job.coalesce, job.misfire_grace_time) == (True, None)
+    scheduler.scheduler.shutdown()
 
 
 def test_a_paused_schedule_skips_its_ticks_on_every_replica(container: Container) -> None:

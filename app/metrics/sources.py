@@ -1,24 +1,27 @@
-"""Prometheus series, read at scrape time from the state every Flowplane process shares: the task
-queue's storage (depths; all-time outcome and duration totals the workers write with each ack), the
-database (runs, steps, dead letters, outbox, consumers' records, schedule fires) and the event broker.
-Nothing is counted in the memory of the process that serves them: the api answers for every worker.
+"""What /metrics reads, at scrape time, from the state every Flowplane process shares: the task queue's
+storage (depths; all-time outcome and duration totals the workers write with each ack), the database (runs,
+steps, dead letters, outbox, consumers' records, schedule fires) and the event broker. Nothing is counted in
+the memory of the process that serves them: the api answers for every worker.
 
-Each source is read on its own; one that fails drops its series and reports
-``flowplane_metrics_source_up{source} 0`` instead of failing the scrape."""
+The sources come in three lanes (see :mod:`app.metrics.scrape`): the task queue, the database (read on an
+engine of its own, :func:`reading_engine`) and the broker. A source that fails is posted as None: its series
+are dropped and ``flowplane_metrics_source_up{source}`` reads 0 instead of the scrape failing."""
 
 import logging
-import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future
+import math
+import os
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, event, func, select
+from sqlalchemy.engine import make_url
 from sqlmodel import col
 
+from app.config import DatabaseSettings
+from app.db.engine import make_engine
 from app.db.models import (
     ConsumedMessage,
     DeadLetter,
@@ -28,79 +31,65 @@ from app.db.models import (
     StepRun,
     WorkflowRun,
 )
+from app.metrics.scrape import Lane, Post
 from app.plane.tasks.storage import BUCKET_LABELS, LeasedStorage
 
 log = logging.getLogger(__name__)
-Read = Callable[[], list[Metric]]
 
 
-class FlowplaneCollector:
-    """A prometheus_client collector; ``event_stats`` is the event inspector's ``stats`` (None: events off)."""
-
-    def __init__(self, storage: LeasedStorage, engine: Engine, *, queue: str, tasks: Iterable[str] = (),
-                 event_stats: Callable[[], Mapping[str, Any]] | None = None, event_timeout: float = 2.0) -> None:
-        self.storage = storage
-        self.engine = engine
-        self.queue = queue
-        self.tasks = list(tasks)  # registered names: their counters read 0 before the first run, not absent
-        self.event_stats = event_stats
-        self.event_timeout = event_timeout
-
-    def describe(self) -> list[Metric]:
-        return []  # the series depend on the data: nothing to check at registration
-
-    def collect(self) -> Iterator[Metric]:
-        up = GaugeMetricFamily("flowplane_metrics_source_up", "1 when the source answered this scrape, 0 when "
-                               "it failed and its series are missing", labels=["source"])
-        took = GaugeMetricFamily("flowplane_metrics_source_duration_seconds", "Time spent reading the source",
-                                 labels=["source"])
-        # The broker is read in the background from the start: an unreachable one must not hold up the rest.
-        broker = _Background("event_broker", partial(_events, self.event_stats)) if self.event_stats else None
-        results = [_read("task_queue", partial(_tasks, self.storage, self.queue, self.tasks))]
-        results += _read_database(self.engine)
-        if broker is not None:
-            results.append(broker.result(self.event_timeout))
-        for source, families, seconds in results:
-            up.add_metric([source], 0 if families is None else 1)
-            took.add_metric([source], seconds)
-            yield from families or []
-        yield up
-        yield took
-
-
-Result = tuple[str, list[Metric] | None, float]  # (source, its families or None when it failed, seconds taken)
-
-
-def _read(source: str, read: Read) -> Result:
-    started = time.perf_counter()
+def _attempt(source: str, read: Callable[[], list[Metric]]) -> list[Metric] | None:
     try:
-        families: list[Metric] | None = read()
+        return read()
     except Exception as exc:  # any failure only costs this source its series
-        log.warning("metrics: %s unavailable: %s: %s", source, type(exc).__name__, exc or "no answer in time")
-        families = None
-    return source, families, time.perf_counter() - started
+        log.warning("metrics: %s unavailable: %s: %s", source, type(exc).__name__, exc)
+        return None
 
 
-class _Background:
-    """A source read in a daemon thread of its own: one still waiting on the network at the deadline is left
-    to end with its own timeouts, and the scrape goes on without it."""
+def task_lane(storage: LeasedStorage, queue: str, names: list[str]) -> Lane:
+    return Lane("task_queue", ("task_queue",),
+                lambda post: post("task_queue", _attempt("task_queue", partial(_tasks, storage, queue, names))))
 
-    def __init__(self, source: str, read: Read) -> None:
-        self.source = source
-        self.started = time.perf_counter()
-        self.future: Future[list[Metric]] = Future()
-        threading.Thread(target=self._run, args=(read,), name=f"metrics-{source}", daemon=True).start()
 
-    def _run(self, read: Read) -> None:
-        try:
-            self.future.set_result(read())
-        except Exception as exc:
-            self.future.set_exception(exc)
+def database_lane(engine: Engine) -> Lane:
+    """One connection for every table; a query that fails (a table not migrated yet) drops its source only."""
 
-    def result(self, timeout: float) -> Result:
-        remaining = max(0.0, self.started + timeout - time.perf_counter())
-        _, families, _ = _read(self.source, lambda: self.future.result(timeout=remaining))
-        return self.source, families, time.perf_counter() - self.started
+    def read(post: Post) -> None:
+        with engine.connect() as connection:
+            # Autocommit: on PostgreSQL a failed query would otherwise abort the ones after it.
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            for source, query in _QUERIES.items():
+                post(source, _attempt(source, partial(query, connection)))
+
+    return Lane("database", tuple(_QUERIES), read)
+
+
+def broker_lane(stats: Callable[[], Mapping[str, Any]]) -> Lane:
+    return Lane("event_broker", ("event_broker",),
+                lambda post: post("event_broker", _attempt("event_broker", partial(_events, stats))))
+
+
+def reading_engine(settings: DatabaseSettings, timeout: float) -> Engine:
+    """The metrics' own engine, apart from the API's pool: one connection, no overflow, waited for ``timeout`` at
+    most. On PostgreSQL the server cancels a statement after ``timeout`` (a lock must not hold the read), and the
+    session is named ``flowplane-metrics/<pid>`` in pg_stat_activity."""
+    url = make_url(settings.url)
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return make_engine(settings)  # a database private to each connection: nothing shared to bound
+    if url.get_backend_name() == "sqlite":
+        return make_engine(settings, pool_size=1, max_overflow=0, pool_timeout=timeout)
+    # The server's cancel answers before the client's own deadline (for a server that stopped answering), so a
+    # cancelled read keeps its connection and the engine is not marked down.
+    engine = make_engine(settings, query_timeout=timeout + 1, pool_size=1, max_overflow=0, pool_timeout=timeout)
+    statement_timeout = f"{math.ceil(timeout * 1000)}ms"
+
+    @event.listens_for(engine, "connect")
+    def _name_and_bound(connection: Any, _record: Any) -> None:
+        with connection.cursor() as cursor:  # the pid at connect: after any fork
+            cursor.execute("SELECT set_config('application_name', %s, false), set_config('statement_timeout', %s, "
+                           "false)", (f"flowplane-metrics/{os.getpid()}", statement_timeout))
+        connection.commit()
+
+    return engine
 
 
 # -- the task queue ------------------------------------------------------------------------------
@@ -138,21 +127,6 @@ def _tasks(storage: LeasedStorage, queue: str, names: list[str]) -> list[Metric]
 
 
 # -- the database --------------------------------------------------------------------------------
-def _read_database(engine: Engine) -> list[Result]:
-    """One connection for every table; a query that fails (a table not migrated yet) drops its source only."""
-    queries = {"workflows": _workflows, "dead_letters": _dead_letters, "outbox": _outbox,
-               "event_records": _event_records, "schedules": _schedules}
-    try:
-        connection = engine.connect()
-    except Exception as exc:
-        log.warning("metrics: the database is unavailable: %s: %s", type(exc).__name__, exc)
-        return [(source, None, 0.0) for source in queries]
-    with connection:
-        # Autocommit: on PostgreSQL a failed query would otherwise abort the ones after it.
-        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-        return [_read(source, partial(query, connection)) for source, query in queries.items()]
-
-
 def _workflows(db: Connection) -> list[Metric]:
     runs = GaugeMetricFamily("flowplane_workflow_runs", "Workflow runs by status (finished ones until "
                              "retention.finished_runs deletes them)", labels=["workflow", "status"])
@@ -226,6 +200,10 @@ def _schedules(db: Connection) -> list[Metric]:
     for schedule, fired in sorted(latest.items()):
         last.add_metric([schedule], fired.timestamp())
     return [fires, last]
+
+
+_QUERIES = {"workflows": _workflows, "dead_letters": _dead_letters, "outbox": _outbox,
+            "event_records": _event_records, "schedules": _schedules}
 
 
 # -- the event broker ----------------------------------------------------------------------------
