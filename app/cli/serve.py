@@ -22,13 +22,19 @@ if TYPE_CHECKING:
 @pass_context
 def api(ctx: CliContext, host: str | None, port: int | None) -> None:
     """Serve the HTTP API (migrating the database first when database.auto_migrate is on)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import uvicorn
+    from litestar.concurrency import set_asyncio_executor
 
     from app.api.app import create_app
     from app.bootstrap import build
 
     settings = ctx.settings
     logs.configure(settings.api.log_level)
+    # Sync handlers run on threads: as many as the database pool lends connections (pool and overflow), rather
+    # than asyncio's default of CPUs + 4, so requests wait for a connection under pool_timeout, not for a thread.
+    set_asyncio_executor(ThreadPoolExecutor(max_workers=2 * settings.database.pool_size, thread_name_prefix="api"))
     container = build(settings)
     try:
         server = uvicorn.Server(uvicorn_config(create_app(container), settings, host=host, port=port))
