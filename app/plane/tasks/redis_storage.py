@@ -9,6 +9,7 @@ with the member; a retry puts a new member under the same id, and the old lease'
 """
 
 import contextlib
+import logging
 import struct
 import time
 from collections.abc import Iterator
@@ -22,6 +23,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.availability import Availability
 from app.plane.tasks.storage import Ack, QueueCounts, TaskTotals, total_fields
+
+log = logging.getLogger(__name__)
 
 # KEYS: queue, inflight, inflight scores, paused, stats counter, totals, ids. ARGV: now, lease seconds, member to
 # ack first ('' for none), whether to count the acked outcome ('1'), the acked task's id, then what
@@ -136,6 +139,19 @@ return removed
 
 EXTEND = "return redis.call('ZADD', KEYS[1], 'XX', 'CH', ARGV[1], ARGV[2])"
 
+# KEYS: pairs of (old key, new key). Moves each old sorted set's members into the new one.
+ADOPT = """
+local moved = 0
+for i = 1, #KEYS, 2 do
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    moved = moved + redis.call('ZCARD', KEYS[i])
+    redis.call('ZUNIONSTORE', KEYS[i + 1], 2, KEYS[i + 1], KEYS[i], 'AGGREGATE', 'MIN')
+    redis.call('DEL', KEYS[i])
+  end
+end
+return moved
+"""
+
 
 def _stamp() -> bytes:
     # Huey's priority queue orders equal priorities by this big-endian microsecond prefix: FIFO.
@@ -143,7 +159,8 @@ def _stamp() -> bytes:
 
 
 class LeasedRedisStorage(PriorityRedisStorage):  # type: ignore[misc]
-    """Queue ``huey.redis.<name>``; leases in ``<name>:inflight``; delays in ``huey.schedule.<name>``."""
+    """Every key starts with ``<name>`` (the configured key prefix and the queue): the queue ``<name>:queue``,
+    leases ``<name>:inflight``, delays ``<name>:schedule``, held ids ``<name>:ids``, counters and flags."""
 
     def __init__(self, name: str, url: str, lease_seconds: float, wake_timeout: float = 1.0, *,
                  connect_timeout: float = 1.0, timeout: float = 1.0, backoff: float = 2.0) -> None:
@@ -155,6 +172,15 @@ class LeasedRedisStorage(PriorityRedisStorage):  # type: ignore[misc]
         self._waiter = Redis(connection_pool=ConnectionPool.from_url(
             url, socket_connect_timeout=connect_timeout, socket_timeout=wake_timeout + timeout))
         self.availability = Availability("redis", backoff)
+        # Huey names its keys huey.redis.<name> and huey.schedule.<name>: outside the prefix an operator
+        # scopes ACLs, key-space listings and clean-ups by. Tasks a version that used those names left there
+        # are moved over once.
+        legacy = {f"huey.redis.{name}": f"{name}:queue", f"huey.schedule.{name}": f"{name}:schedule"}
+        self.queue_key: str = f"{name}:queue"
+        self.schedule_key: str = f"{name}:schedule"
+        self.result_key, self.counter_key, self.notify_prefix = f"{name}:results", f"{name}:counters", f"{name}:notify."
+        self._adopt = self.conn.register_script(ADOPT)
+        self._adopt_legacy(legacy)
         self.lease_seconds = lease_seconds
         self.inflight_key = f"{name}:inflight"
         self.inflight_scores_key = f"{name}:inflight:scores"
@@ -178,6 +204,14 @@ class LeasedRedisStorage(PriorityRedisStorage):  # type: ignore[misc]
         return self.conn  # type: ignore[no-any-return]
 
     # -- producing ---------------------------------------------------------------------------
+    def _adopt_legacy(self, keys: dict[str, str]) -> None:
+        try:
+            moved = int(self._adopt(keys=[key for pair in keys.items() for key in pair]))
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            return  # Redis is not there yet: the next process to start moves them
+        if moved:
+            log.warning("moved %d task(s) from Huey's key names to %s", moved, ", ".join(keys.values()))
+
     @contextlib.contextmanager
     def _producing(self) -> Iterator[None]:
         """A producer's command: skipped at once while Redis is known to be down (the outbox keeps the task)."""

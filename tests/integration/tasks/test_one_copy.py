@@ -6,6 +6,8 @@ import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from redis import Redis
 from sqlalchemy import func, select
 from sqlmodel import Session
 
@@ -109,3 +111,41 @@ def test_a_resend_of_a_waiting_task_after_the_sender_died_runs_once(world: Plane
     world.wait_for("the task to run", lambda rows: len(rows) >= 1)
     poll(lambda: _held(world) == (0, 0, 0) or None, timeout=30, what="the queue to drain")
     assert [row["tag"] for row in world.records()] == ["resent"]
+
+
+@pytest.mark.parametrize("backend", ["redis"], indirect=True)
+def test_every_redis_key_starts_with_the_key_prefix(world: PlaneWorld) -> None:
+    container = world.container()
+    storage = container.huey.leased
+    prefix = world.env["FLOWPLANE_REDIS__KEY_PREFIX"]
+    # Given every kind of key the plane writes: queued, scheduled, leased, acked and counted, paused
+    now, later = _task(world, "now"), _task(world, "later")
+    container.huey.send(*now)
+    container.huey.send(later[0], replace(later[1], eta=datetime.now(UTC) + timedelta(hours=1)))
+    container.huey.send(*_task(world, "leased"))
+    handle, _ = storage.take() or (None, b"")
+    storage.ack(handle, "processed", task="test.record", seconds=0.01, task_id=now[0].id)
+    storage.pause()
+    # Then each one starts with redis.key_prefix, as the README says
+    client = Redis.from_url(world.env["FLOWPLANE_REDIS__URL"])
+    keys = sorted(key.decode() for key in client.scan_iter(f"*{prefix}*"))
+    client.close()
+    assert keys and all(key.startswith(prefix) for key in keys), keys
+
+
+@pytest.mark.parametrize("backend", ["redis"], indirect=True)
+def test_tasks_under_hueys_own_key_names_are_moved_under_the_prefix(world: PlaneWorld) -> None:
+    name = world.env["FLOWPLANE_REDIS__KEY_PREFIX"] + "default"
+    client = Redis.from_url(world.env["FLOWPLANE_REDIS__URL"])
+    # Given a task a version before this one queued under Huey's key name
+    older = world.container()
+    envelope, options = _task(world, "older")
+    older.huey.send(envelope, options)
+    member = client.zrange(f"{name}:queue", 0, -1)[0]
+    client.delete(f"{name}:queue")
+    client.zadd(f"huey.redis.{name}", {member: -5})
+    # When a process of this version starts, it moves it under the prefix
+    world.container()
+    assert client.exists(f"huey.redis.{name}") == 0
+    assert client.zrange(f"{name}:queue", 0, -1) == [member]
+    client.close()
