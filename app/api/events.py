@@ -9,15 +9,13 @@ from litestar.params import FromPath
 
 from app.api.security import operators
 from app.bootstrap import Container
-from app.plane.events.inspect import EventInspector
-from app.plane.events.topology import transport_url
+from app.plane.events.inspect import EventInspector, inspector_for
 
 READ, CHANGE = [operators(change=False)], [operators(change=True)]
 
 
 def _inspector(container: Container) -> EventInspector:
-    return EventInspector(transport_url(container.settings), container.topology,
-                          container.settings.rabbitmq.management_url)
+    return inspector_for(container.settings, container.topology)
 
 
 def _consumer(container: Container, name: str) -> str:

@@ -17,11 +17,9 @@ def events() -> None:
 
 
 def _events(ctx: CliContext) -> "EventInspector":
-    from app.plane.events.inspect import EventInspector
-    from app.plane.events.topology import transport_url
+    from app.plane.events.inspect import inspector_for
 
-    container = ctx.container
-    return EventInspector(transport_url(ctx.settings), container.topology, ctx.settings.rabbitmq.management_url)
+    return inspector_for(ctx.settings, ctx.container.topology)
 
 
 @events.command("topology")

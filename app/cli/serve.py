@@ -165,7 +165,9 @@ def consumers(ctx: CliContext, names: tuple[str, ...]) -> None:
     if unknown := sorted(set(names) - known):
         raise click.ClickException(f"unknown consumer(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     specs = [spec for spec in container.consumers if not names or spec.name in names]
-    with contextlib.closing(container), Connection(transport_url(settings), heartbeat=30) as connection:
+    with contextlib.closing(container), Connection(transport_url(settings), heartbeat=30,
+                                                           connect_timeout=settings.rabbitmq.connect_timeout.total_seconds()
+                                                           ) as connection:
         if container.topology.embedded:
             connection.transport.polling_interval = 0.1  # the embedded transport polls its SQLite file
         runner = EventConsumers(connection, container.topology, specs, container.engine, services(settings),

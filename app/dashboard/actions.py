@@ -10,8 +10,7 @@ from sqlmodel import Session, col, select
 from app.auth.accounts import Principal
 from app.bootstrap import Container
 from app.db.models import OperatorAction
-from app.plane.events.inspect import EventInspector
-from app.plane.events.topology import transport_url
+from app.plane.events.inspect import EventInspector, inspector_for
 from app.plane.tasks.inspect import TaskInspector
 from app.scheduling.catalogue import UnknownSchedule
 from app.workflows.runner import RunNotFound
@@ -29,8 +28,7 @@ def tasks(container: Container) -> TaskInspector:
 
 
 def events(container: Container) -> EventInspector:
-    return EventInspector(transport_url(container.settings), container.topology,
-                          container.settings.rabbitmq.management_url)
+    return inspector_for(container.settings, container.topology)
 
 
 def _task_retry(container: Container, target: str) -> str:

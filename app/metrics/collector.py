@@ -14,8 +14,8 @@ from sqlalchemy import Engine
 from app.config import Settings
 from app.metrics.scrape import Result, SharedScrape
 from app.metrics.sources import broker_lane, database_lane, reading_engine, task_lane
-from app.plane.events.inspect import EventInspector
-from app.plane.events.topology import Topology, transport_url
+from app.plane.events.inspect import inspector_for
+from app.plane.events.topology import Topology
 from app.plane.tasks.storage import LeasedStorage
 
 TIMEOUT = 2.0  # seconds a scrape waits for its sources, all together: past it, a source reads down
@@ -83,6 +83,6 @@ class _Fixed(Collector):
 def make_collector(settings: Settings, storage: LeasedStorage, topology: Topology,
                    tasks: Iterable[str]) -> FlowplaneCollector:
     """The collector an api serves, with its own engine and the broker read through the event inspector."""
-    events = EventInspector(transport_url(settings), topology, settings.rabbitmq.management_url)
+    events = inspector_for(settings, topology)
     return FlowplaneCollector(storage, reading_engine(settings.database, TIMEOUT), queue=settings.tasks.queue,
                               tasks=tasks, event_stats=events.stats if settings.events.enabled else None)

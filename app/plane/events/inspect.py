@@ -12,8 +12,9 @@ from typing import Any
 from kombu.connection import Connection
 from kombu.messaging import Producer
 
+from app.config import Settings
 from app.plane.events.consumer import ATTEMPT
-from app.plane.events.topology import Topology
+from app.plane.events.topology import Topology, transport_url
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,13 @@ class EventInspector:
     def purge_dead(self, consumer: str) -> int:
         with self._connection() as connection:
             return int(self.topology.consumers[consumer].dead(connection.channel()).purge() or 0)
+
+
+def inspector_for(settings: Settings, topology: Topology) -> EventInspector:
+    """The inspector of the broker the settings name, each call bounded by their RabbitMQ timeouts."""
+    rabbitmq = settings.rabbitmq
+    return EventInspector(transport_url(settings), topology, rabbitmq.management_url,
+                          timeout=(rabbitmq.connect_timeout + rabbitmq.timeout).total_seconds())
 
 
 def _passive(channel: Any, name: str) -> dict[str, Any]:
