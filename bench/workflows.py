@@ -223,14 +223,8 @@ class PlaneSide:
     def cleanup(self) -> None:
         from kombu.connection import Connection
 
-        topology = self.container.topology
         with Connection(RABBITMQ_URL) as connection:
-            channel = connection.channel()
-            for queues in topology.consumers.values():
-                for queue in (queues.main, queues.retry, queues.dead):
-                    channel.queue_delete(queue.name)
-            channel.exchange_delete(topology.exchange.name)
-            channel.exchange_delete(topology.dead_exchange.name)
+            self.container.topology.delete(connection.channel())
         self.container.close()
 
 

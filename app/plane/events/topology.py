@@ -40,6 +40,14 @@ class Topology:
             for queue in (queues.main, queues.retry, queues.dead):
                 queue(channel).declare()
 
+    def delete(self, channel: Any) -> None:
+        """Remove every exchange and queue, messages included (tests and benchmarks clean up with it)."""
+        for queues in self.consumers.values():
+            for queue in (queues.main, queues.retry, queues.dead):
+                channel.queue_delete(queue.name)
+        channel.exchange_delete(self.exchange.name)
+        channel.exchange_delete(self.dead_exchange.name)
+
     def describe(self) -> str:
         lines = [f"exchange {self.exchange.name} ({self.exchange.type}, durable)",
                  f"exchange {self.dead_exchange.name} (direct, durable): dead letters"]

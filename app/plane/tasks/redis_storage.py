@@ -27,9 +27,9 @@ from app.plane.tasks.storage import Ack, QueueCounts, TaskTotals, total_fields
 log = logging.getLogger(__name__)
 
 # KEYS: queue, inflight, inflight scores, paused, stats counter, totals, ids. ARGV: now, lease seconds, member to
-# ack first ('' for none), whether to count the acked outcome ('1'), the acked task's id, then what
-# storage.total_fields says to add to the totals. Acking the finished task, counting it and taking the next one
-# share a round trip.
+# ack first ('' for none), whether to count the acked outcome ('1'), the acked task's id, the three fields
+# storage.total_fields names, then '1' to take the next task ('' only acks). Acking the finished task, counting
+# it and taking the next one share a round trip.
 TAKE = """
 if ARGV[3] ~= '' then
   redis.call('ZREM', KEYS[2], ARGV[3])
@@ -44,7 +44,7 @@ if ARGV[3] ~= '' then
     redis.call('HINCRBY', KEYS[6], ARGV[7], ARGV[8])
   end
 end
-if redis.call('EXISTS', KEYS[4]) == 1 then return false end
+if ARGV[9] ~= '1' or redis.call('EXISTS', KEYS[4]) == 1 then return false end
 local item = redis.call('ZPOPMIN', KEYS[1])
 if #item == 0 then return false end
 redis.call('ZADD', KEYS[2], tonumber(ARGV[1]) + tonumber(ARGV[2]), item[1])
@@ -110,21 +110,6 @@ end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 return 1
-"""
-
-# KEYS: inflight, inflight scores, ids, stats counter, totals. ARGV: member, task id, count ('1'), total fields.
-ACK = """
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[2], ARGV[1])
-if ARGV[2] ~= '' and redis.call('HGET', KEYS[3], ARGV[2]) == string.sub(ARGV[1], 1, 8) then
-  redis.call('HDEL', KEYS[3], ARGV[2])
-end
-if ARGV[3] == '1' then
-  redis.call('INCR', KEYS[4])
-  redis.call('EXPIRE', KEYS[4], 7200)
-  redis.call('HINCRBY', KEYS[5], ARGV[4], 1)
-  redis.call('HINCRBY', KEYS[5], ARGV[5], ARGV[6])
-end
 """
 
 # KEYS: a queue or schedule, schedule scores, ids. ARGV: member, task id.
@@ -193,7 +178,6 @@ class LeasedRedisStorage(PriorityRedisStorage):  # type: ignore[misc]
         self._take = self.conn.register_script(TAKE)
         self._enqueue = self.conn.register_script(ENQUEUE)
         self._schedule = self.conn.register_script(SCHEDULE)
-        self._ack = self.conn.register_script(ACK)
         self._remove = self.conn.register_script(REMOVE)
         self._return = self.conn.register_script(RETURN)
         self._promote = self.conn.register_script(PROMOTE)
@@ -253,13 +237,13 @@ class LeasedRedisStorage(PriorityRedisStorage):  # type: ignore[misc]
             leased = self._take_now(None)
         return leased
 
-    def _take_now(self, ack: Ack | None) -> tuple[bytes, bytes] | None:
+    def _take_now(self, ack: Ack | None, *, take: bool = True) -> tuple[bytes, bytes] | None:
         ack = ack if ack is not None else Ack(b"")
         keys = [self.queue_key, self.inflight_key, self.inflight_scores_key, self.paused_key,
                 f"{self.stats_prefix}:{ack.outcome}:{ack.minute}", self.totals_key, self.ids_key]
-        counted = total_fields(ack.outcome, ack.task, ack.seconds) if ack.outcome else ()
-        member = self._take(keys=keys, args=[time.time(), self.lease_seconds, ack.handle,
-                                             "1" if ack.outcome else "0", ack.task_id, *counted])
+        counted = total_fields(ack.outcome, ack.task, ack.seconds) if ack.outcome else ("", "", 0)
+        member = self._take(keys=keys, args=[time.time(), self.lease_seconds, ack.handle, "1" if ack.outcome else "",
+                                             ack.task_id, *counted, "1" if take else ""])
         return (member, member[8:]) if member else None
 
     def dequeue(self) -> bytes | None:
@@ -271,10 +255,7 @@ class LeasedRedisStorage(PriorityRedisStorage):  # type: ignore[misc]
     def ack(self, handle: bytes, outcome: str | None = None, minute: int = 0, task: str = "",
             seconds: float = 0.0, task_id: str = "") -> None:
         """Drop the lease and the id's hold, counting the outcome (processed | failed) in the same round trip."""
-        keys = [self.inflight_key, self.inflight_scores_key, self.ids_key,
-                f"{self.stats_prefix}:{outcome}:{minute}", self.totals_key]
-        counted = total_fields(outcome, task, seconds) if outcome else ()
-        self._ack(keys=keys, args=[handle, task_id, "1" if outcome else "", *counted])
+        self._take_now(Ack(handle, outcome, minute, task, seconds, task_id), take=False)
 
     def release(self, handle: bytes) -> None:
         """Hand a leased task back to the queue now (worker shutting down)."""

@@ -130,10 +130,5 @@ def test_the_events_page_says_when_only_the_management_api_is_down(make_settings
         assert "management API did not answer" in page.text and "figures from passive declare" in page.text
     finally:
         with Connection(RABBITMQ_URL) as connection:  # the queues the page's inspection declared
-            channel = connection.channel()
-            for queues in container.topology.consumers.values():
-                for queue in (queues.main, queues.retry, queues.dead):
-                    channel.queue_delete(queue.name)
-            channel.exchange_delete(container.topology.exchange.name)
-            channel.exchange_delete(container.topology.dead_exchange.name)
+            container.topology.delete(connection.channel())
         container.close()

@@ -71,11 +71,7 @@ class EventWorld:
         with Connection(RABBITMQ_URL) as connection:
             channel = connection.channel()
             for topology in self.topologies:
-                for queues in topology.consumers.values():
-                    for queue in (queues.main, queues.retry, queues.dead):
-                        channel.queue_delete(queue.name)
-                channel.exchange_delete(topology.exchange.name)
-                channel.exchange_delete(topology.dead_exchange.name)
+                topology.delete(channel)
         for container in self.containers:
             container.close()
 

@@ -172,14 +172,8 @@ def _remove(schema: str, prefix: str, queue_prefix: str) -> None:
     from app.handlers.catalogue import CONSUMERS
     from app.plane.events.topology import build_topology
 
-    topology = build_topology(settings, [spec.binding for spec in CONSUMERS])
     with Connection(RABBITMQ_URL) as connection:
-        channel = connection.channel()
-        for queues in topology.consumers.values():
-            for queue in (queues.main, queues.retry, queues.dead):
-                channel.queue_delete(queue.name)
-        channel.exchange_delete(topology.exchange.name)
-        channel.exchange_delete(topology.dead_exchange.name)
+        build_topology(settings, [spec.binding for spec in CONSUMERS]).delete(connection.channel())
 
 
 def timed(call: Any) -> tuple[Any, float]:
