@@ -8,11 +8,9 @@ from typing import Any
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
-from sqlalchemy.exc import SQLAlchemyError
 
-from app.availability import Unavailable
-from app.db.errors import outage
 from app.domain.errors import EmailTaken, InvalidCredentials, InvalidFields
+from app.outages import SERVER_ERRORS, outage
 from app.workflows.catalogue import UnknownWorkflow
 
 PROBLEM_JSON = "application/problem+json"
@@ -92,8 +90,8 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     EmailTaken: _email_taken,
     InvalidCredentials: _invalid_credentials,
     UnknownWorkflow: _workflow_missing,
-    Unavailable: _unavailable,
-    SQLAlchemyError: _unavailable,  # the database's absence is a 503; any other database error a 500
+    # A server down or silent is a 503; any other error of these classes a 500
+    **dict.fromkeys(SERVER_ERRORS, _unavailable),
     Exception: _unexpected,
 }
 __all__ = ["EXCEPTION_HANDLERS", "MediaType", "problem"]

@@ -39,16 +39,18 @@ class MemoryLimiter:
     """One process only: enough for the embedded default and a single API replica."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self._counts: dict[tuple[str, int], int] = {}
+        self._counts: dict[tuple[str, int], tuple[int, float]] = {}  # (key, window) -> (hits, when it ends)
         self._lock = threading.Lock()
         self._clock = clock
 
     async def hit(self, key: str, rate: Rate) -> Decision:
-        index, retry_after = _window(rate, self._clock())
+        now = self._clock()
+        index, retry_after = _window(rate, now)
         with self._lock:
-            if len(self._counts) > 50_000:
-                self._counts = {k: v for k, v in self._counts.items() if k[1] >= index}
-            count = self._counts[(key, index)] = self._counts.get((key, index), 0) + 1
+            if len(self._counts) > 50_000:  # each window by its own end: limits of other periods keep theirs
+                self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
+            count = self._counts.get((key, index), (0, 0.0))[0] + 1
+            self._counts[(key, index)] = (count, now + retry_after)
         return Decision(count <= rate.count, retry_after)
 
     async def close(self) -> None:

@@ -105,7 +105,8 @@ def worker(ctx: CliContext, concurrency: int | None) -> None:
         relay=container.plane.relay, reconcile=container.runner.reconcile,
         reconcile_interval=settings.workflows.reconcile_interval,
         periodic_chores=(lambda: dead.purge(container.engine, older_than=retention),
-                         lambda: delete_expired_unique_keys(container.engine)),
+                         lambda: delete_expired_unique_keys(container.engine),
+                         container.huey.leased.adopt_legacy_keys),
     )
     container.engine.dispose()  # children open their own connections after the fork
     log = logging.getLogger("app.worker")

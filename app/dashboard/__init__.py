@@ -12,14 +12,12 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
-from sqlalchemy.exc import SQLAlchemyError
 
-from app.availability import Unavailable
 from app.dashboard.auth import LoginRequired, provide_viewer
 from app.dashboard.forms import Forms, LoginPage
 from app.dashboard.pages import Pages
 from app.dashboard.render import STATIC, template_config
-from app.db.errors import outage
+from app.outages import SERVER_ERRORS, outage
 
 __all__ = ["routes", "template_config"]
 log = logging.getLogger(__name__)
@@ -72,8 +70,7 @@ def routes() -> list[ControllerRouterHandler]:
                    dependencies={"viewer": Provide(provide_viewer)}, response_headers=HEADERS,
                    exception_handlers={LoginRequired: _login, ValidationException: _invalid, HTTPException: _refused,
                                        # the API's own handlers for these would answer a page with problem JSON
-                                       Unavailable: _unexpected, SQLAlchemyError: _unexpected,
-                                       Exception: _unexpected})
+                                       **dict.fromkeys(SERVER_ERRORS, _unexpected), Exception: _unexpected})
     static = create_static_files_router(path="/dashboard/static", directories=[STATIC], include_in_schema=False,
                                         name="dashboard-static")
     return [pages, static]

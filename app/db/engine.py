@@ -29,9 +29,12 @@ def make_engine(settings: DatabaseSettings, *, query_timeout: float | None = Non
     else:
         if url.drivername == "postgresql":
             url = url.set(drivername="postgresql+psycopg")
+        # Keepalives let the kernel notice a connection a NAT or balancer dropped while it sat idle in the pool
         options.update(pool_size=settings.pool_size, max_overflow=settings.pool_size,
                        pool_timeout=settings.pool_timeout.total_seconds(),
-                       connect_args={"connect_timeout": max(2, round(settings.connect_timeout.total_seconds()))})
+                       connect_args={"connect_timeout": max(2, round(settings.connect_timeout.total_seconds())),
+                                     "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10,
+                                     "keepalives_count": 3})
     options.update(overrides)
     engine = create_engine(url, **options)
     if url.get_backend_name() == "sqlite":
@@ -62,12 +65,25 @@ def _connect(availability: Availability, timeout: float, cargs: Any, cparams: An
         availability.failed(type(error).__name__)
         raise
     availability.succeeded()
+    if timeout > 0:
+        # The server cancels a slow statement a little before the client's deadline: a slow query (a lock wait, a
+        # big scan) is then that query's error (QueryCanceled), not taken for the server's absence, and its
+        # backend does not run on after the client gave up.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('statement_timeout', %s, false)",
+                           (f"{round(1000 * (timeout - min(0.5, timeout / 5)))}ms",))
+        connection.commit()
     connection.answer_timeout = timeout
     connection.on_timeout = lambda: availability.failed("no answer")
     return connection
 
 
 IDLE_BEFORE_PING = 2.0  # seconds
+PING_TIMEOUT = 0.5  # seconds a ping of an idle connection may take
+
+
+def _nothing() -> None:
+    pass
 
 
 def _note_checkin(_connection: Any, record: Any) -> None:
@@ -83,10 +99,19 @@ def _ping_if_idle(engine: Engine, availability: Availability, connection: Any, r
     returned = record.info.get("checked_in_at")
     if returned is None or time.monotonic() - returned < IDLE_BEFORE_PING:
         return  # new, or busy a moment ago
+    # A short deadline, and a silent ping is this connection's failure only (a NAT may have dropped it while
+    # idle): the pool connects afresh, and only that connect tells whether the server is gone.
+    answer_timeout, on_timeout = getattr(connection, "answer_timeout", 0.0), getattr(connection, "on_timeout", None)
+    if on_timeout is not None:
+        connection.answer_timeout = min(PING_TIMEOUT, answer_timeout or PING_TIMEOUT)
+        connection.on_timeout = _nothing
     try:
         alive = engine.dialect.do_ping(connection)  # in autocommit: the connection is lent outside a transaction
     except Exception as error:
         raise exc.DisconnectionError(str(error)) from error
+    finally:
+        if on_timeout is not None:
+            connection.answer_timeout, connection.on_timeout = answer_timeout, on_timeout
     if not alive:  # the pool discards it and connects again
         raise exc.DisconnectionError("the connection did not answer a ping")
 

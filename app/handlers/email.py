@@ -49,7 +49,10 @@ def send_welcome(context: TaskContext, payload: dict[str, Any]) -> dict[str, Any
     except BaseException:
         claim.release()  # the retry sends at once instead of waiting for the lease (the same Message-ID)
         raise
-    claim.mark_sent(patience=lease - timedelta(seconds=time.monotonic() - claimed) - LEASE_MARGIN)
+    database = services.settings.database
+    one_try = database.connect_timeout + database.pool_timeout + database.handler_query_timeout
+    # Marking it sent waits for a silent database only while the claim would outlast one more try
+    claim.mark_sent(patience=lease - timedelta(seconds=time.monotonic() - claimed) - LEASE_MARGIN - one_try)
     return {"message_id": message_id, "duplicate": False}
 
 

@@ -98,8 +98,7 @@ class ScheduleService:
             db.execute(_insert(db)(table).values(schedule=name, paused=False, updated_at=min(now, fired or now))
                        .on_conflict_do_nothing(index_elements=["schedule"]))
             state = db.get(ScheduleState, name)
-            assert state is not None
-            return state.updated_at
+            return state.updated_at if state is not None else now  # deleted meanwhile: it is new again
 
     def _overlap(self, schedule: Schedule, scheduled_at: datetime) -> tuple[str | None, str | None]:
         """(why to skip this tick, a note) under the overlap policy; ``replace`` cancels the previous run."""

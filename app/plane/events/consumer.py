@@ -33,6 +33,8 @@ from app.plane.tasks.registry import PermanentError
 log = logging.getLogger(__name__)
 ATTEMPT = "x-flowplane-attempt"
 ERROR = "x-flowplane-error"
+# A retry or dead-letter republish tries a few reconnects, then the delivery goes back to its queue (requeue)
+REPUBLISH_RETRIES = {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0}
 Item = tuple[ConsumerSpec, ConsumerQueues, Any, Any]  # a delivery waiting to be applied: (spec, queues, body, message)
 
 
@@ -285,7 +287,7 @@ class EventConsumers(ConsumerMixin):
         self._producer.publish(
             message.body, exchange=exchange, routing_key=routing_key, content_type=message.content_type,
             content_encoding=message.content_encoding, delivery_mode=2,
-            headers={**(message.headers or {}), **headers}, retry=True,
+            headers={**(message.headers or {}), **headers}, retry=True, retry_policy=REPUBLISH_RETRIES,
             message_id=message.properties.get("message_id"), type=message.properties.get("type"),
             correlation_id=message.properties.get("correlation_id"),
         )

@@ -3,15 +3,20 @@ rates — from RabbitMQ's management API when it answers, else from passive decl
 actions on a dead-letter queue: requeue everything, or purge it."""
 
 import base64
+import contextlib
 import json
 import logging
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
+from amqp.exceptions import ConnectionError as AmqpConnectionError
 from kombu.connection import Connection
+from kombu.exceptions import OperationalError
 from kombu.messaging import Producer
 
+from app.availability import Unavailable
 from app.config import Settings
 from app.plane.events.consumer import ATTEMPT
 from app.plane.events.topology import Topology, transport_url
@@ -26,11 +31,16 @@ class EventInspector:
         self.management_url = management_url
         self.timeout = timeout  # each connect, read and write: a silent broker fails the call within it
 
-    def _connection(self) -> Connection:
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        """A connection for one call; a broker that refuses or stays silent is Unavailable (503 to a client)."""
         options = {} if self.topology.embedded else {"read_timeout": self.timeout, "write_timeout": self.timeout}
-        connection = Connection(self.url, connect_timeout=self.timeout, transport_options=options)
-        connection.ensure_connection(max_retries=0, timeout=self.timeout)  # one try; kombu waits 2 s to retry
-        return connection
+        try:
+            with Connection(self.url, connect_timeout=self.timeout, transport_options=options) as connection:
+                connection.ensure_connection(max_retries=0, timeout=self.timeout)  # one try; kombu waits 2 s
+                yield connection
+        except (OSError, OperationalError, AmqpConnectionError) as exc:
+            raise Unavailable("event broker", 2 * self.timeout, type(exc).__name__) from exc
 
     def stats(self) -> dict[str, Any]:
         management = self._from_management()

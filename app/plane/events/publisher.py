@@ -191,10 +191,11 @@ class EventPublisher:
         self._connection = self._producer = None
 
     def close(self) -> None:
-        self._close_batch()
-        if self._connection is not None:
-            _let_go(self._connection, gracefully=True)
-        self._connection = self._producer = None
+        with self._lock:
+            self._close_batch()
+            if self._connection is not None:
+                _let_go(self._connection, gracefully=True)
+            self._connection = self._producer = None
 
 
 def _let_go(connection: Connection, gracefully: bool) -> None:

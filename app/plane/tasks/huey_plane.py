@@ -2,6 +2,7 @@
 interrupt, backoff with jitter, dead letters. Everything else — task classes, serialisation, the
 consumer's processes, SIGALRM timeouts — is Huey's own."""
 
+import contextlib
 import json
 import logging
 import os
@@ -22,13 +23,14 @@ from huey.exceptions import RetryTask
 from app import logs
 from app.db.errors import unreachable
 from app.plane.envelope import Envelope
-from app.plane.tasks.policy import TaskOptions
+from app.plane.tasks.policy import Priority, RetryPolicy, TaskOptions
 from app.plane.tasks.registry import PermanentError, TaskRegistry, TaskSpec
 from app.plane.tasks.starts import StartMarks
 from app.plane.tasks.storage import Ack, LeasedStorage
 
 log = logging.getLogger(__name__)
 STALL_DELAY = (1.0, 5.0)  # seconds before a task that found the database unreachable runs again
+STALL_WARNING_EVERY = 10.0  # seconds: an outage stalls every task, and one warning a while says so
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,11 @@ def _log_fields(task: Task) -> dict[str, Any]:
         return fields
 
 
+def _unknown_options(queue: str) -> TaskOptions:
+    """What a dead letter records of a task whose own options cannot be read."""
+    return TaskOptions(queue=queue, priority=Priority.MEDIUM, retry=RetryPolicy(attempts=1), timeout=None)
+
+
 def minute_of(now: datetime | None = None) -> int:
     """The minute bucket outcome counters use."""
     return int((now or datetime.now(UTC)).timestamp() // 60)
@@ -105,6 +112,7 @@ class PlaneHuey(Huey):  # type: ignore[misc]
         self._starts = StartMarks(self._mark_running)
         self.at_process_stop: list[Callable[[], None]] = []  # each worker and housekeeper process, as it stops
         self._interrupted: set[str] = set()
+        self._stall_warned = float("-inf")
         self._unrecorded: set[str] = set()
         self._local = threading.local()  # the finished task's ack, sent with the next take
         self.current_lease: Any = None  # read by the worker's heartbeat thread
@@ -157,14 +165,18 @@ class PlaneHuey(Huey):  # type: ignore[misc]
         wrapper = self.task(name=spec.name, context=True)(run)
         self.task_classes[spec.name] = wrapper.task_class
 
-    @staticmethod
-    def _wait_for_database(task: Task, exc: BaseException) -> RetryTask:
+    def _wait_for_database(self, task: Task, exc: BaseException) -> RetryTask:
         """The database is unreachable: no fault of the task's. It runs again later as the same attempt,
         however long the outage lasts, and is never dead-lettered for it."""
         task._stalled = True
         delay = random.uniform(*STALL_DELAY)  # noqa: S311 - jitter, not secrecy
-        log.warning("task %s %s waits for the database (%s); again in %.1f s, not counted as an attempt",
-                    task.name, task.id, type(exc).__name__, delay)
+        now = time.monotonic()
+        quiet = now < self._stall_warned + STALL_WARNING_EVERY  # one warning per process every so often
+        if not quiet:
+            self._stall_warned = now
+        log.log(logging.INFO if quiet else logging.WARNING,
+                "task %s %s waits for the database (%s); again in %.1f s, not counted as an attempt",
+                task.name, task.id, type(exc).__name__, delay)
         return RetryTask(delay=delay)
 
     def _mark_running(self, envelope: Envelope, began: datetime) -> None:
@@ -207,12 +219,23 @@ class PlaneHuey(Huey):  # type: ignore[misc]
         handle, data = leased
         try:
             task = self.deserialize_task(data)
-        except Exception as exc:  # a message no registered task can read: keep it, never loop on it
-            log.error("dead-lettering an undecodable message: %s", exc)
-            self.leased.ack(handle)
+        except Exception as exc:  # a message no registered task can read (a type this worker does not know)
+            self._dead_letter_unreadable(handle, data, exc)
             return None
         task._lease = handle
         return task
+
+    def _dead_letter_unreadable(self, handle: Any, data: bytes, exc: Exception) -> None:
+        """Keep it as a dead letter (an operator retries it once a worker knows it), and end its hold."""
+        try:
+            message = self.serializer.deserialize(data)  # Huey's message: its id and args, whatever its task
+            task_id, name, args = str(message.id), str(message.name), tuple(message.args or ())
+        except Exception:
+            task_id, name, args = "", "unreadable", ()
+        if len(args) < 2:
+            args = (data.decode("utf-8", "replace")[:10_000], _unknown_options(self.name).to_json())
+        if self._dead_letter(task_id, name, args, f"{type(exc).__name__}: {exc}", "", None):
+            self.leased.ack(handle, task_id=task_id)
 
     def execute(self, task: Task, timestamp: datetime | None = None) -> Any:
         handle = getattr(task, "_lease", None)
@@ -232,6 +255,12 @@ class PlaneHuey(Huey):  # type: ignore[misc]
                 else:
                     self._local.ack = Ack(handle, getattr(task, "_outcome", None), minute_of(), task.name,
                                           time.perf_counter() - started, task.id)
+                    if getattr(task, "_dead", False):
+                        # At once, not with the next take: an operator's retry of the dead letter is refused
+                        # while the queue still holds its id. (If this fails, the lease lapses, the task runs
+                        # once more as its last attempt, and is kept again.)
+                        with contextlib.suppress(Exception):
+                            self.flush_ack()
 
     def flush_ack(self) -> None:
         """Send a finished task's ack now, instead of with the next take (the worker is stopping)."""
@@ -249,9 +278,22 @@ class PlaneHuey(Huey):  # type: ignore[misc]
         return False if key.startswith("r:") else bool(super().delete(key))
 
     def add_schedule(self, task: Task, *, moving: bool = False) -> None:
+        """Schedule ``task``. A task this worker holds the lease of (a retry, or one taken before its eta on a
+        clock behind the housekeeper's) moves there with its hold; if that fails it is not acked, so its
+        lease lapses and it is delivered again rather than lost."""
         eta = task.eta or datetime.fromtimestamp(0, UTC).replace(tzinfo=None)
-        if not self.leased.add_to_schedule(self.serialize_task(task), eta, task.priority, task_id=task.id,
-                                           moving=moving):
+        leased = getattr(task, "_lease", None) is not None
+        try:
+            scheduled = self.leased.add_to_schedule(self.serialize_task(task), eta, task.priority, task_id=task.id,
+                                                    moving=moving or leased)
+        except Exception as exc:
+            if not leased:
+                raise
+            log.warning("could not schedule task %s again (%s); its lease lapses and it runs again", task.id,
+                        type(exc).__name__)
+            self._unrecorded.add(task.id)
+            return
+        if not scheduled:
             log.info("task %s is queued, scheduled or running already; the copy sent again adds nothing", task.id)
             return
         self._emit(S.SIGNAL_SCHEDULED, task)
@@ -260,7 +302,7 @@ class PlaneHuey(Huey):  # type: ignore[misc]
         if getattr(task, "_stalled", False):  # the same attempt again, once the database may be back
             task.retries -= 1  # Huey added one for RetryTask
             task.eta = retry_eta
-            self.add_schedule(task, moving=True)
+            self.add_schedule(task)
             return
         envelope_json, options_json = task.args
         envelope = Envelope.from_json(envelope_json)
@@ -271,7 +313,7 @@ class PlaneHuey(Huey):  # type: ignore[misc]
         task.eta = retry_eta or timestamp + delay
         log.info("retrying %s %s in %.3f s (attempt %d of %d)", envelope.type, task.id, delay.total_seconds(),
                  envelope.attempt + 1, options.retry.attempts)
-        self.add_schedule(task, moving=True)  # the lease's hold on the id moves with it
+        self.add_schedule(task)  # leased: its hold on the id moves with it
 
     # -- outcomes ------------------------------------------------------------------------------
     def _count_success(self, signal: str, task: Task) -> None:
@@ -309,23 +351,34 @@ class PlaneHuey(Huey):  # type: ignore[misc]
         self._interrupted.add(task.id)
 
     def _dead(self, task: Task, error: str, trace: str) -> None:
-        envelope_json, options_json = task.args
+        if self._dead_letter(task.id, type(task).__name__, task.args, error, trace, getattr(task, "_began", None)):
+            task._dead = True
+        else:
+            self._unrecorded.add(task.id)
+
+    def _dead_letter(self, task_id: str, name: str, args: tuple[Any, ...], error: str, trace: str,
+                     began: datetime | None) -> bool:
+        """Record a task that will not run again; False (it stays leased, for redelivery) if that failed."""
+        envelope_json, options_json = args[0], args[1]
         try:
             envelope = Envelope.from_json(envelope_json)
         except (ValueError, KeyError, TypeError):  # kept under a fresh id when its own is not one an envelope takes
-            undecodable = {"undecodable": str(envelope_json), "task_id": str(task.id)}
+            undecodable = {"undecodable": str(envelope_json), "task_id": task_id}
             try:
-                envelope = Envelope(kind="task", type=type(task).__name__, payload=undecodable, id=task.id)
+                envelope = Envelope(kind="task", type=name, payload=undecodable, id=task_id)
             except ValueError:
-                envelope = Envelope(kind="task", type=type(task).__name__, payload=undecodable)
-        failure = Failure(envelope=envelope, options=TaskOptions.from_json(options_json), error=error,
-                          traceback=trace, attempts=envelope.attempt)
-        log.error("task %s %s is dead after %d attempt(s): %s", envelope.type, task.id, envelope.attempt, error)
+                envelope = Envelope(kind="task", type=name, payload=undecodable)
+        try:
+            options = TaskOptions.from_json(options_json)
+        except (ValueError, KeyError, TypeError):
+            options = _unknown_options(self.name)
+        failure = Failure(envelope=envelope, options=options, error=error, traceback=trace, attempts=envelope.attempt)
+        log.error("task %s %s is dead after %d attempt(s): %s", envelope.type, task_id, envelope.attempt, error)
         try:
             self._on_dead(failure)
             if self.steps is not None and envelope.run_id and envelope.step_id:
-                self.steps.step_dead(envelope, error, getattr(task, "_began", None))
+                self.steps.step_dead(envelope, error, began)
         except Exception:
-            log.exception("could not record dead letter %s; leaving it leased for redelivery", task.id)
-            self._unrecorded.add(task.id)
-
+            log.exception("could not record dead letter %s; leaving it leased for redelivery", task_id)
+            return False
+        return True

@@ -19,6 +19,7 @@ from typing import Any
 from huey.storage import PriorityRedisStorage
 from redis import ConnectionPool, Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.availability import Availability
@@ -160,12 +161,12 @@ class LeasedRedisStorage(PriorityRedisStorage):  # type: ignore[misc]
         # Huey names its keys huey.redis.<name> and huey.schedule.<name>: outside the prefix an operator
         # scopes ACLs, key-space listings and clean-ups by. Tasks a version that used those names left there
         # are moved over once.
-        legacy = {f"huey.redis.{name}": f"{name}:queue", f"huey.schedule.{name}": f"{name}:schedule"}
+        self._legacy = {f"huey.redis.{name}": f"{name}:queue", f"huey.schedule.{name}": f"{name}:schedule"}
         self.queue_key: str = f"{name}:queue"
         self.schedule_key: str = f"{name}:schedule"
         self.result_key, self.counter_key, self.notify_prefix = f"{name}:results", f"{name}:counters", f"{name}:notify."
         self._adopt = self.conn.register_script(ADOPT)
-        self._adopt_legacy(legacy)
+        self.adopt_legacy_keys()
         self.lease_seconds = lease_seconds
         self.inflight_key = f"{name}:inflight"
         self.inflight_scores_key = f"{name}:inflight:scores"
@@ -188,13 +189,17 @@ class LeasedRedisStorage(PriorityRedisStorage):  # type: ignore[misc]
         return self.conn  # type: ignore[no-any-return]
 
     # -- producing ---------------------------------------------------------------------------
-    def _adopt_legacy(self, keys: dict[str, str]) -> None:
+    def adopt_legacy_keys(self) -> int:
+        """Move tasks found under Huey's key names here: at start, and once a minute in the housekeeper while
+        processes of an older version (which write there) may still run."""
         try:
-            moved = int(self._adopt(keys=[key for pair in keys.items() for key in pair]))
-        except (RedisConnectionError, RedisTimeoutError, OSError):
-            return  # Redis is not there yet: the next process to start moves them
+            moved = int(self._adopt(keys=[key for pair in self._legacy.items() for key in pair]))
+        except (RedisError, OSError) as exc:  # not there yet, or an ACL scoped to the prefix forbids those names
+            log.debug("could not look for tasks under Huey's key names: %s", exc)
+            return 0
         if moved:
-            log.warning("moved %d task(s) from Huey's key names to %s", moved, ", ".join(keys.values()))
+            log.warning("moved %d task(s) from Huey's key names to %s", moved, ", ".join(self._legacy.values()))
+        return moved
 
     @contextlib.contextmanager
     def _producing(self) -> Iterator[None]:
@@ -218,9 +223,11 @@ class LeasedRedisStorage(PriorityRedisStorage):  # type: ignore[misc]
         """Schedule a task for ``ts``; False while another copy holds ``task_id``. ``moving``: the leased
         task itself is scheduled again (a retry), so its hold moves here."""
         keys = [self.schedule_key, self.schedule_scores_key, self.ids_key]
+        args = [_stamp() + data, self.convert_ts(ts), -(priority or 0), task_id, "1" if moving else ""]
+        if moving:  # a worker moving its own task: never skipped for a producer's backoff
+            return bool(self._schedule(keys=keys, args=args))
         with self._producing():
-            return bool(self._schedule(keys=keys, args=[_stamp() + data, self.convert_ts(ts), -(priority or 0),
-                                                        task_id, "1" if moving else ""]))
+            return bool(self._schedule(keys=keys, args=args))
 
     def promote_due(self, now: datetime, limit: int = 1000) -> int:
         keys = [self.schedule_key, self.schedule_scores_key, self.queue_key, self.wake_key]

@@ -210,6 +210,9 @@ class LeasedSqliteStorage(SqliteStorage):  # type: ignore[misc]
                     return bool(cursor.rowcount)
         return False
 
+    def adopt_legacy_keys(self) -> int:
+        return 0  # the embedded queue's tables never had other names
+
     def flush_all(self) -> None:
         super().flush_all()
         for table in ("plane_inflight", "plane_delayed", "plane_flags", "plane_stats", "plane_totals", "plane_held"):

@@ -38,7 +38,11 @@ class LeasedWorker(Worker):  # type: ignore[misc]
 
     def _heartbeat(self, interval: float) -> None:
         while True:
-            stopping = self.stop_flag.wait(interval)
+            if self.stop_flag.is_set():  # the flag's wait returns at once now: pace the beats by hand
+                time.sleep(interval)
+                stopping = True
+            else:
+                stopping = self.stop_flag.wait(interval)
             handle = self.huey.current_lease
             if handle is None:
                 if stopping:
@@ -115,7 +119,7 @@ class GracefulProcesses(ProcessEnvironment):  # type: ignore[misc]
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
     def interrupt_workers(self, procs: list[Any]) -> None:
-        super().interrupt_workers(procs)  # SIGUSR1, then a second for them to hand their task back
+        super().interrupt_workers(procs)  # SIGUSR1, then up to a second for them to hand their task back
         for proc in procs:
             if proc.is_alive():
                 proc.kill()

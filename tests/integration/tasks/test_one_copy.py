@@ -3,8 +3,10 @@ nothing, so a resend never runs beside the first copy. On Redis and on SQLite.""
 
 import subprocess
 import sys
+import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from redis import Redis
@@ -13,16 +15,17 @@ from sqlmodel import Session
 
 from app.db.models import OutboxMessage
 from app.plane.envelope import Envelope
+from app.plane.tasks import dead
 from app.plane.tasks.policy import TaskOptions
 from app.plane.tasks.storage import Ack
 from tests.e2e.processes import poll
 from tests.integration.tasks.conftest import PlaneWorld
 
 
-def _task(world: PlaneWorld, tag: str) -> tuple[Envelope, TaskOptions]:
+def _task(world: PlaneWorld, tag: str, task_type: str = "test.record", **payload: Any) -> tuple[Envelope, TaskOptions]:
     container = world.containers[0] if world.containers else world.container()
-    spec = container.registry["test.record"]
-    return (Envelope(kind="task", type="test.record", payload={"log": world.log, "tag": tag}),
+    spec = container.registry[task_type]
+    return (Envelope(kind="task", type=task_type, payload={"log": world.log, "tag": tag, **payload}),
             TaskOptions(queue=container.settings.tasks.queue, priority=spec.priority, retry=spec.retry,
                         timeout=spec.timeout))
 
@@ -70,6 +73,7 @@ def test_a_retry_keeps_the_hold_when_its_old_lease_is_acked(world: PlaneWorld) -
     huey.send(envelope, options)
     handle, data = storage.take() or (None, b"")
     task = huey.deserialize_task(data)
+    task._lease = handle  # as the worker's dequeue marks it
     # Given the task failed and was scheduled again under its id (a retry), then its old lease acked
     huey._requeue_task(task, datetime.now(UTC).replace(tzinfo=None))
     storage.take(Ack(handle, task_id=envelope.id))
@@ -149,3 +153,78 @@ def test_tasks_under_hueys_own_key_names_are_moved_under_the_prefix(world: Plane
     assert client.exists(f"huey.redis.{name}") == 0
     assert client.zrange(f"{name}:queue", 0, -1) == [member]
     client.close()
+
+
+def _leased(world: PlaneWorld, tag: str, task_type: str = "test.record", **payload: Any) -> Any:
+    """A task sent, then taken as a worker takes it: (huey, its Huey task with the lease, the envelope)."""
+    container = world.containers[0] if world.containers else world.container()
+    envelope, options = _task(world, tag, task_type, **payload)
+    container.huey.send(envelope, options)
+    handle, data = container.huey.leased.take() or (None, b"")
+    task = container.huey.deserialize_task(data)
+    task._lease = handle
+    return container.huey, task, envelope
+
+
+def test_a_task_taken_before_its_eta_goes_back_to_the_schedule_and_keeps_its_hold(world: PlaneWorld) -> None:
+    # Given a worker whose clock is behind the housekeeper's: it takes a task it finds not yet due
+    huey, task, envelope = _leased(world, "early")
+    task.eta = datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=1)
+    huey.execute(task)
+    huey.flush_ack()
+    # Then it is scheduled again, not lost, and still holds its id
+    assert _held(world) == (0, 1, 0)
+    huey.send(envelope, _task(world, "early")[1])
+    assert _held(world) == (0, 1, 0)
+
+
+def test_a_retry_that_cannot_be_scheduled_is_not_acked(world: PlaneWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    huey, task, _ = _leased(world, "unlucky", "test.flaky", fail_times=9)
+
+    def broken(*args: Any, **kwargs: Any) -> bool:
+        raise ConnectionError("the schedule could not be written")
+
+    # Given its handler fails and the retry cannot be written to the schedule
+    monkeypatch.setattr(huey.leased, "add_to_schedule", broken)
+    huey.execute(task)
+    huey.flush_ack()
+    # Then the task stays leased: the lease lapses and it runs again, instead of being acked and lost
+    assert _held(world) == (0, 0, 1)
+
+
+def test_a_message_no_worker_can_read_is_dead_lettered_and_frees_its_id(world: PlaneWorld) -> None:
+    container = world.container()
+    huey, storage = container.huey, container.huey.leased
+    envelope, options = _task(world, "unknown")
+    # Given a message for a task type this worker does not know (a newer version sent it)
+    message = huey._registry.create_message(huey.build_task(envelope, options))._replace(name="flowplane.newer.task")
+    assert storage.enqueue(huey.serializer.serialize(message), 5, task_id=envelope.id)
+    # When a worker takes it
+    assert huey.dequeue() is None
+    # Then it is kept as a dead letter, and its id is free for the operator's retry
+    assert dead.get(container.engine, envelope.id) is not None
+    assert _held(world) == (0, 0, 0)
+    assert dead.retry(container.engine, container.plane, envelope.id)
+    assert _held(world) == (1, 0, 0)
+
+
+@pytest.mark.parametrize("backend", ["redis"], indirect=True)
+def test_the_plane_runs_under_a_redis_acl_scoped_to_its_prefix(world: PlaneWorld) -> None:
+    prefix = world.env["FLOWPLANE_REDIS__KEY_PREFIX"]
+    user, password = f"fp-acl-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    admin = Redis.from_url(world.env["FLOWPLANE_REDIS__URL"])
+    admin.acl_setuser(user, enabled=True, passwords=[f"+{password}"], keys=[f"{prefix}*"], channels=["*"],
+                      commands=["+@all"])
+    try:
+        # Given a Redis user that may touch only keys under the prefix (the README promises nothing else)
+        url = world.env["FLOWPLANE_REDIS__URL"].replace("redis://", f"redis://{user}:{password}@", 1)
+        container = world.container(FLOWPLANE_REDIS__URL=url)
+        # Then a process starts, sends, takes and acks
+        envelope, options = _task(world, "scoped")
+        container.huey.send(envelope, options)
+        handle, _ = container.huey.leased.take() or (None, b"")
+        container.huey.leased.ack(handle, "processed", task="test.record", task_id=envelope.id)
+        assert container.huey.leased.counts().active == 0
+    finally:
+        admin.acl_deluser(user)
+        admin.close()
