@@ -31,7 +31,8 @@ def create_app(container: Container, limiter: Limiter | None = None) -> Litestar
     if limiter is None:
         redis = settings.redis
         limiter = (RedisLimiter(redis.url, redis.key_prefix, connect_timeout=redis.connect_timeout.total_seconds(),
-                                timeout=redis.timeout.total_seconds(), backoff=redis.backoff.total_seconds())
+                                timeout=redis.timeout.total_seconds(), backoff=redis.backoff.total_seconds(),
+                                availability=getattr(container.huey.leased, "availability", None))
                    if redis.url
                    else MemoryLimiter())
 

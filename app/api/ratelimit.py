@@ -63,10 +63,11 @@ class RedisLimiter:
     a timeout): a limit holds through an outage, only per replica instead of shared."""
 
     def __init__(self, url: str, prefix: str, *, connect_timeout: float = 1.0, timeout: float = 1.0,
-                 backoff: float = 2.0) -> None:
+                 backoff: float = 2.0, availability: Availability | None = None) -> None:
         self._redis = Redis.from_url(url, socket_connect_timeout=connect_timeout, socket_timeout=timeout)
         self._prefix = prefix
-        self._availability = Availability("redis", backoff)
+        # Shared with the process's task sends when given: one timeout, and neither waits on Redis again soon
+        self._availability = availability or Availability("redis", backoff)
         self._fallback = MemoryLimiter()
 
     async def hit(self, key: str, rate: Rate) -> Decision:
