@@ -2,6 +2,7 @@
 
 import importlib
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from app.auth.passwords import Passwords
+from app.clock import Clock, clock_from
 from app.config import Settings
 from app.db import migrate
 from app.db.engine import make_engine
@@ -56,6 +58,7 @@ class Container:
     schedules: ScheduleCatalogue
     scheduling: ScheduleService
     metrics: FlowplaneCollector
+    clock: Clock
 
     @property
     def new_session(self) -> Callable[[], Session]:
@@ -109,8 +112,9 @@ def make_local_files(settings: Settings) -> None:
     private_dir(Path(settings.scheduler.reports_dir))
 
 
-def build(settings: Settings, *, migrate_database: bool | None = None) -> Container:
+def build(settings: Settings, *, migrate_database: bool | None = None, clock: Clock | None = None) -> Container:
     """Wire the application; migrate the database first when settings (or the caller) ask for it."""
+    clock = clock or clock_from(os.environ)
     engine = make_engine(settings.database)
     make_local_files(settings)
     if settings.database.auto_migrate if migrate_database is None else migrate_database:
@@ -150,7 +154,7 @@ def build(settings: Settings, *, migrate_database: bool | None = None) -> Contai
     return Container(settings=settings, engine=engine, passwords=Passwords(settings.auth), registry=registry,
                      huey=huey, plane=plane, topology=topology, publisher=publisher, consumers=consumers,
                      workflows=workflows, runner=runner, schedules=schedules, scheduling=scheduling,
-                     metrics=make_collector(settings, huey.leased, topology, registry.names()))
+                     metrics=make_collector(settings, huey.leased, topology, registry.names()), clock=clock)
 
 
 def _unfinished(inspector: TaskInspector, task_id: str) -> bool:
@@ -162,4 +166,4 @@ def services(settings: Settings) -> Services:
     """What handlers use; built once in each worker or consumer process, after any fork."""
     engine = make_engine(settings.database, query_timeout=settings.database.handler_query_timeout.total_seconds())
     return Services(settings=settings, engine=engine, mailer=make_mailer(settings.email),
-                    crm=FakeCrm(settings.events.crm_fake_path))
+                    crm=FakeCrm(settings.events.crm_fake_path), clock=clock_from(os.environ))

@@ -17,6 +17,7 @@ from app.durations import Rate, format_duration, parse_duration
 
 ENV_PREFIX = "FLOWPLANE_"
 CONFIG_ENV = "FLOWPLANE_CONFIG"
+TEST_PREFIX = "FLOWPLANE_TEST_"  # the test suite's own variables (servers, the test clock): not settings
 
 
 class ConfigError(Exception):
@@ -233,7 +234,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 def _overlay_environment(data: dict[str, Any], environ: Mapping[str, str], origins: dict[str, str]) -> None:
     for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV or name.startswith(TEST_PREFIX):
             continue
         section, sep, key = name[len(ENV_PREFIX):].lower().partition("__")
         if not sep or section not in Settings.model_fields:

@@ -3,7 +3,7 @@
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.db.types import UTCDateTime
@@ -18,6 +18,21 @@ class User(SQLModel, table=True):
     password_hash: str = Field(max_length=255)
     role: str = Field(max_length=16, default="user")
     created_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    email_verified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    deactivated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # an account that never verified
+
+
+class EmailVerification(SQLModel, table=True):
+    """A link sent to verify an address: the token itself is never stored, only its SHA-256 digest.
+    Used once; a second use by the same user answers as the first did."""
+
+    __tablename__ = "email_verifications"
+
+    token_digest: str = Field(primary_key=True, max_length=64)
+    user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class AuthSession(SQLModel, table=True):
@@ -176,6 +191,38 @@ class StepRun(SQLModel, table=True):
     started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    # A parked wait (status waiting): when its timer falls due, and the event it awaits with the digest of
+    # its match values. Cleared when it wakes, so the indexes hold parked steps only.
+    due_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    awaiting: str | None = Field(default=None, max_length=128)
+    match_key: str | None = Field(default=None, max_length=64)
+
+    __table_args__ = (Index("ix_step_runs_awaiting", "awaiting", "match_key"),)
+
+
+class WorkflowSignal(SQLModel, table=True):
+    """An awaited event as published, under the key each awaited shape of match fields gives it: a wait that
+    parks after the event (a click within a second of the mail) still finds it."""
+
+    __tablename__ = "workflow_signals"
+    __table_args__ = (Index("ix_workflow_signals_key", "event_type", "match_key", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_type: str = Field(max_length=128)
+    match_key: str = Field(max_length=64)
+    message_id: str = Field(max_length=64)
+    payload: str  # JSON
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class AwaitedShape(SQLModel, table=True):
+    """Which match fields some workflow version waits on for an event type: a published event is keyed by
+    each shape, and only events some workflow awaits cost more than this one look-up."""
+
+    __tablename__ = "awaited_shapes"
+
+    event_type: str = Field(primary_key=True, max_length=128)
+    fields: str = Field(primary_key=True, max_length=500)  # the field names, sorted, comma-separated
 
 
 class ScheduleFire(SQLModel, table=True):

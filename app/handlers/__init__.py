@@ -5,6 +5,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from app.clock import Clock, SystemClock
 from app.config import Settings
 from app.mail import Mailer
 
@@ -17,3 +18,4 @@ class Services:
     engine: Engine
     mailer: Mailer
     crm: Any  # a CrmClient
+    clock: Clock = SystemClock()  # what time it is for expiries (tests move it)

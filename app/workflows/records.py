@@ -45,6 +45,9 @@ class StepRecord:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     updated_at: datetime | None = None
+    due_at: datetime | None = None
+    awaiting: str | None = None
+    match_key: str | None = None
 
 
 RUN_FIELDS = tuple(field.name for field in fields(RunRecord))
