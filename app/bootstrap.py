@@ -38,6 +38,7 @@ from app.scheduling.catalogue import ScheduleCatalogue
 from app.scheduling.service import ScheduleService
 from app.workflows.catalogue import WorkflowCatalogue
 from app.workflows.runner import WorkflowRunner
+from app.workflows.waking import Waits
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class Container:
     consumers: list[ConsumerSpec]
     workflows: WorkflowCatalogue
     runner: WorkflowRunner
+    waits: Waits
     schedules: ScheduleCatalogue
     scheduling: ScheduleService
     metrics: FlowplaneCollector
@@ -139,11 +141,13 @@ def build(settings: Settings, *, migrate_database: bool | None = None, clock: Cl
                                                                       priority=options.get("priority", 0)),
                   send_events=publisher.publish_batch, events_enabled=settings.events.enabled)
     workflows = WorkflowCatalogue(Path(settings.workflows.directory), tasks=registry.names,
-                                  events=catalogue.names,
+                                  events=catalogue.fields,
                                   reload_interval=settings.workflows.reload_interval.total_seconds())
     inspector = TaskInspector(huey, plane, engine)
     runner = WorkflowRunner(engine, plane, workflows, lease=settings.workflows.lease,
-                            tasks_held=inspector.holding)
+                            tasks_held=inspector.holding, clock=clock)
+    waits = Waits(runner)
+    plane.on_publish.append(waits.on_published)
     huey.steps = runner
     huey.at_process_stop.append(plane.close)
     schedules = ScheduleCatalogue(Path(settings.scheduler.directory), tasks=registry.names, workflows=workflows.names,
@@ -153,7 +157,7 @@ def build(settings: Settings, *, migrate_database: bool | None = None, clock: Cl
                                  task_cancel=inspector.delete)
     return Container(settings=settings, engine=engine, passwords=Passwords(settings.auth), registry=registry,
                      huey=huey, plane=plane, topology=topology, publisher=publisher, consumers=consumers,
-                     workflows=workflows, runner=runner, schedules=schedules, scheduling=scheduling,
+                     workflows=workflows, runner=runner, waits=waits, schedules=schedules, scheduling=scheduling,
                      metrics=make_collector(settings, huey.leased, topology, registry.names()), clock=clock)
 
 

@@ -102,7 +102,7 @@ def worker(ctx: CliContext, concurrency: int | None) -> None:
     retention = settings.tasks.dead_letter_retention
     consumer = PlaneConsumer(
         container.huey, concurrency=concurrency, grace=settings.tasks.shutdown_grace,
-        relay=container.plane.relay, reconcile=container.runner.reconcile,
+        relay=container.plane.relay, reconcile=container.runner.reconcile, timers=container.waits.fire_due,
         reconcile_interval=settings.workflows.reconcile_interval,
         periodic_chores=(lambda: dead.purge(container.engine, older_than=retention),
                          lambda: delete_expired_unique_keys(container.engine),

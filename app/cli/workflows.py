@@ -14,10 +14,10 @@ def workflows() -> None:
     """Workflow definitions and their runs."""
 
 
-def _known(ctx: CliContext) -> tuple[list[str], list[str]]:
+def _known(ctx: CliContext) -> tuple[list[str], dict[str, frozenset[str]]]:
     from app.bootstrap import event_declarations, task_registry
 
-    return task_registry(ctx.settings).names(), event_declarations(ctx.settings)[0].names()
+    return task_registry(ctx.settings).names(), event_declarations(ctx.settings)[0].fields()
 
 
 @workflows.command("validate")

@@ -46,6 +46,10 @@ class EventCatalogue:
     def names(self) -> list[str]:
         return sorted(self._types)
 
+    def fields(self) -> dict[str, frozenset[str]]:
+        """Each event type's payload fields: what a workflow's `match` may name."""
+        return {name: frozenset(event.schema.model_fields) for name, event in self._types.items()}
+
     def validate(self, name: str, payload: dict[str, Any]) -> dict[str, Any]:
         """The payload as its schema reads it; InvalidEvent naming every bad field otherwise."""
         try:

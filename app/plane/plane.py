@@ -33,6 +33,7 @@ _UNSET: Any = object()
 Sender = Callable[[Envelope, TaskOptions], None]
 EventSender = Callable[[Envelope, dict[str, Any]], None]  # (event, {"headers": ..., "priority": ...})
 EventBatchSender = Callable[[list[tuple[Envelope, dict[str, Any]]]], set[str]]  # -> ids not confirmed
+PublishHook = Callable[[Session, Envelope], None]
 
 
 @dataclass(frozen=True)
@@ -58,16 +59,16 @@ class Plane:
         self._send_events = send_events
         self.events_enabled = events_enabled and send_event is not None
         self.sent = SentRows(engine)
+        self.on_publish: list[PublishHook] = []  # each sees every event published, in its transaction
 
     def publish(self, event: str, payload: dict[str, Any], *, session: Session | None = None,
                 headers: dict[str, Any] | None = None, priority: int = 0, correlation_id: str | None = None,
                 run_id: str | None = None, step_id: str | None = None) -> str | None:
-        """Publish ``event`` to every consumer bound to it; None (nothing sent) when events are off.
+        """Publish ``event`` to every consumer bound to it; None (nothing sent) when events are off. Hooks
+        (workflows' waits on this event) see it in the same transaction, events off or not.
 
         The payload must match the catalogue's schema (InvalidEvent otherwise, at the producer)."""
         payload = self.catalogue.validate(event, payload)
-        if not self.events_enabled:
-            return None
         envelope = Envelope(kind="event", type=event, payload=payload, correlation_id=correlation_id,
                             run_id=run_id, step_id=step_id, version=self.catalogue[event].version)
         if correlation_id is None:  # an event that starts a chain correlates with itself
@@ -78,9 +79,15 @@ class Plane:
         else:
             with Session(self.engine, expire_on_commit=False) as own, own.begin():
                 self._write_event(own, envelope, options)
-        return envelope.id
+        return envelope.id if self.events_enabled else None
 
     def _write_event(self, session: Session, envelope: Envelope, options: dict[str, Any]) -> None:
+        for hook in self.on_publish:
+            hook(session, envelope)
+        if self.events_enabled:
+            self._write_outbox(session, envelope, options)
+
+    def _write_outbox(self, session: Session, envelope: Envelope, options: dict[str, Any]) -> None:
         row = OutboxMessage(kind="event", envelope=envelope.to_json(), options=json.dumps(options),
                             created_at=_now())
         session.add(row)  # flushed with the caller's other writes

@@ -5,7 +5,7 @@ from dataclasses import replace
 
 from app.durations import parse_duration
 from app.workflows import expressions, templates
-from app.workflows.document import EventStep, InputSpec, TaskStep, WorkflowFile
+from app.workflows.document import EventStep, InputSpec, TaskStep, WaitForStep, WaitStep, WorkflowFile
 from app.workflows.spec import InputField, InputType, Retry, Step, Unique, Workflow
 
 
@@ -31,23 +31,35 @@ def _input(name: str, declared: InputType | InputSpec) -> InputField:
     return InputField(name, declared)
 
 
-def _step(step: TaskStep | EventStep, line: int) -> Step:
+def _step(step: TaskStep | EventStep | WaitStep | WaitForStep, line: int) -> Step:
     common = Step(
         id=step.id,
-        kind="task" if isinstance(step, TaskStep) else "event",
-        target=step.task if isinstance(step, TaskStep) else step.event,
+        kind="task",
+        target="",
         after=tuple(step.after),
         when=expressions.compile(step.when) if step.when is not None else None,
-        payload=templates.compile(step.payload) if step.payload is not None else None,
         on_failure=step.on_failure,
         line=line,
     )
+    if isinstance(step, WaitStep):
+        return replace(common, kind="wait", target=step.wait or "until",
+                       wait=parse_duration(step.wait) if step.wait is not None else None,
+                       until=templates.compile(step.until) if step.until is not None else None)
+    if isinstance(step, WaitForStep):
+        return replace(common, kind="wait_for", target=step.wait_for,
+                       match=templates.compile(step.match) if step.match is not None else None,
+                       match_fields=tuple(sorted(step.match or {})),
+                       timeout=parse_duration(step.timeout) if step.timeout is not None else None)
+    common = replace(common, payload=templates.compile(step.payload) if step.payload is not None else None)
     if isinstance(step, EventStep):
-        return replace(common, headers=templates.compile(step.headers) if step.headers is not None else None,
-                        event_priority=step.priority)
+        return replace(common, kind="event", target=step.event,
+                       headers=templates.compile(step.headers) if step.headers is not None else None,
+                       event_priority=step.priority)
     retry = step.retry
     return replace(
         common,
+        kind="task",
+        target=step.task,
         priority=step.priority,
         delay=parse_duration(step.delay) if step.delay is not None else None,
         timeout=parse_duration(step.timeout) if step.timeout is not None else None,

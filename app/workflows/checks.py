@@ -2,7 +2,7 @@
 cycles, unreachable steps, retry bounds, input defaults. They read the parsed file as it is and skip
 values of the wrong type, which the structural check reports."""
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +22,9 @@ def check_steps(data: Any, report: Report, *, tasks: Collection[str], events: Co
     for step in graph.steps:
         _check_target(step, report, "task", tasks)
         _check_target(step, report, "event", events)
+        _check_target(step, report, "wait_for", events)
+        _check_match(step, report, events)
+        _check_timer(step, report)
         _check_after(step, graph, report)
         _check_on_failure(step, graph, report)
         _check_retry(step, report)
@@ -46,6 +49,28 @@ def _check_target(step: RawStep, report: Report, key: str, known: Collection[str
         what = "task" if key == "task" else "event type"
         listed = f" (known: {', '.join(sorted(known))})" if 0 < len(known) <= 8 else ""
         report.at_value(("steps", step.index, key), f"unknown {what} {name!r}{suggest(name, known)}{listed}")
+
+
+def _check_match(step: RawStep, report: Report, events: Collection[str]) -> None:
+    """Each `match` key must be a field of the awaited event's payload (when the catalogue says which)."""
+    event, match = step.table.get("wait_for"), step.table.get("match")
+    if not isinstance(event, str) or not isinstance(match, dict) or not isinstance(events, Mapping):
+        return
+    fields = events.get(event)
+    if fields is None:
+        return  # an unknown event type, reported already
+    for key in match:
+        if key not in fields:
+            report.at_key(("steps", step.index, "match", key),
+                          f"the payload of {event!r} has no field {key!r}{suggest(key, fields)} "
+                          f"(its fields: {', '.join(sorted(fields))})")
+
+
+def _check_timer(step: RawStep, report: Report) -> None:
+    table = step.table
+    if "wait" in table and "until" in table:
+        report.at_key(("steps", step.index, "until"), "a wait step takes 'wait' (a duration) or 'until' (a time), "
+                                                      "not both")
 
 
 def _check_after(step: RawStep, graph: StepGraph, report: Report) -> None:

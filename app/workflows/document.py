@@ -75,14 +75,17 @@ class _StepBase(_Table):
     when: SkipJsonSchema[None] | str = Field(
         None, description="A condition on input.* and steps.<id>.output/status; false skips the step. "
                           "E.g. \"steps.check.output.score >= 0.5 and input.plan in ['pro', 'team']\".")
-    payload: SkipJsonSchema[None] | dict[str, Template] = Field(
-        None, description="The message body; strings may hold {{ input.<name> }} or {{ steps.<id>.output.<key> }}.")
     on_failure: str = Field(
         FAIL_RUN, description=f"When the step dies: '{FAIL_RUN}' (the default), '{CONTINUE}', "
                               "or the id of a compensation step to run.")
 
 
-class TaskStep(_StepBase):
+class _MessageStep(_StepBase):
+    payload: SkipJsonSchema[None] | dict[str, Template] = Field(
+        None, description="The message body; strings may hold {{ input.<name> }} or {{ steps.<id>.output.<key> }}.")
+
+
+class TaskStep(_MessageStep):
     """A step that runs a task on the task plane."""
 
     task: str = Field(description="The registered task's name, e.g. 'email.welcome'.")
@@ -94,7 +97,7 @@ class TaskStep(_StepBase):
     unique: SkipJsonSchema[None] | UniqueSpec = Field(None, description="Keep at most one such task at a time.")
 
 
-class EventStep(_StepBase):
+class EventStep(_MessageStep):
     """A step that publishes an event on the event plane."""
 
     event: str = Field(description="The event type (its routing key), e.g. 'user.created'.")
@@ -103,27 +106,73 @@ class EventStep(_StepBase):
     priority: int = Field(0, ge=0, le=EVENT_PRIORITY_MAX, description="The message priority, 0 to 255.")
 
 
-TASK_ONLY = frozenset(TaskStep.model_fields) - frozenset(_StepBase.model_fields) - {"priority"}
-EVENT_ONLY = frozenset(EventStep.model_fields) - frozenset(_StepBase.model_fields) - {"priority"}
+class WaitStep(_StepBase):
+    """A durable timer: the step waits, holding no worker or process, until `wait` has passed since it
+    started or the time `until` names has come; then it succeeds."""
+
+    wait: SkipJsonSchema[None] | Duration = Field(None, description="How long to wait, e.g. '3d'.")
+    until: SkipJsonSchema[None] | str = Field(
+        None, description="A template resolving to an ISO 8601 time with its offset, or to a duration, e.g. "
+                          "'{{ input.trial_ends_at }}'.")
 
 
-def step_kind(value: Any) -> Literal["task", "event"]:
-    """Which model checks a step: its `event` key, else a key only events take, else task."""
-    if isinstance(value, EventStep) or isinstance(value, dict) and "event" in value and "task" not in value:
-        return "event"
-    if isinstance(value, dict) and "task" not in value and any(key in EVENT_ONLY for key in value):
-        return "event"
+class WaitForStep(_StepBase):
+    """The step parks until an event of type `wait_for` whose payload matches every `match` field is published,
+    or until `timeout`. Its output: {"event": <payload>, "timed_out": false}, or {"timed_out": true}."""
+
+    wait_for: str = Field(description="The event type to wait for, e.g. 'user.email_verified'.")
+    match: SkipJsonSchema[None] | dict[str, Template] = Field(
+        None, description="Payload fields the event must carry with these values, e.g. "
+                          '{ user_id = "{{ input.user_id }}" }; none: any event of the type.')
+    timeout: SkipJsonSchema[None] | Duration = Field(
+        None, description="Stop waiting after this long; the output then says timed_out = true.")
+
+
+StepKind = Literal["task", "event", "wait", "wait_for"]
+KIND_KEYS: dict[StepKind, tuple[str, ...]] = {  # the keys that say which kind a step is
+    "task": ("task",), "event": ("event",), "wait": ("wait", "until"), "wait_for": ("wait_for",)}
+MODELS: dict[StepKind, type[_StepBase]] = {"task": TaskStep, "event": EventStep, "wait": WaitStep,
+                                           "wait_for": WaitForStep}
+# Keys only some kinds take, for "'x' applies to ... steps only"
+OWN_KEYS: dict[str, tuple[StepKind, ...]] = {
+    key: tuple(kind for kind, model in MODELS.items() if key in model.model_fields)
+    for model in MODELS.values() for key in model.model_fields if key not in _StepBase.model_fields}
+TASK_ONLY = frozenset(key for key, kinds in OWN_KEYS.items() if kinds == ("task",))
+EVENT_ONLY = frozenset(key for key, kinds in OWN_KEYS.items() if kinds == ("event",))
+
+
+def step_kinds(value: Any) -> list[StepKind]:
+    """The kinds a step table's keys name (more than one is a mistake the checks report)."""
+    if not isinstance(value, dict):
+        return []
+    return [kind for kind, keys in KIND_KEYS.items() if any(key in value for key in keys)]
+
+
+def step_kind(value: Any) -> StepKind:
+    """Which model checks a step: the key that names its kind, else the keys only one kind takes, else task."""
+    for kind, model in MODELS.items():
+        if isinstance(value, model):
+            return kind
+    named = step_kinds(value)
+    if named:
+        return named[0]
+    if isinstance(value, dict):
+        for key in value:
+            kinds = OWN_KEYS.get(key, ())
+            if len(kinds) == 1:
+                return kinds[0]
     return "task"
 
 
 StepDeclaration = Annotated[
-    Annotated[TaskStep, Tag("(task step)")] | Annotated[EventStep, Tag("(event step)")],
+    Annotated[TaskStep, Tag("(task step)")] | Annotated[EventStep, Tag("(event step)")]
+    | Annotated[WaitStep, Tag("(wait step)")] | Annotated[WaitForStep, Tag("(wait_for step)")],
     Discriminator(lambda value: f"({step_kind(value)} step)")]
 
 
 class WorkflowFile(_Table):
-    """A workflow: named inputs, and steps that run tasks or publish events once the steps they name in
-    `after` are done."""
+    """A workflow: named inputs, and steps that run tasks, publish events, wait for a time or wait for an event,
+    once the steps they name in `after` are done."""
 
     name: Name = Field(description="The workflow's name, unique among the files in workflows/.")
     description: str = Field("", description="What the workflow does, for people.")

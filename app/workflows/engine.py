@@ -10,7 +10,7 @@ from app.workflows.spec import CONTINUE, FAIL_RUN, Step, Workflow
 
 
 class StepStatus(StrEnum):
-    WAITING = "waiting"  # its `after` steps are not done
+    WAITING = "waiting"  # its `after` steps are not done; or, parked, a wait step's timer or event is not due
     READY = "ready"  # handed to the plane (outbox row written)
     RUNNING = "running"  # a worker has it
     RETRYING = "retrying"  # an attempt failed; the plane runs it again after its backoff
@@ -35,6 +35,7 @@ FINISHED = frozenset({StepStatus.SUCCEEDED, StepStatus.DEAD, StepStatus.SKIPPED,
 class StepState:
     status: StepStatus
     output: Mapping[str, Any] | None = None
+    parked: bool = False  # a wait step that started waiting: dispatched already, it wakes on its timer or event
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,8 @@ def decide(workflow: Workflow, inputs: Mapping[str, Any], states: Mapping[str, S
     broken: dict[str, str] = {}
     values = context(inputs, states)
     for step in workflow.steps:
-        if step.id in workflow.compensations or states[step.id].status is not StepStatus.WAITING:
+        state = states[step.id]
+        if step.id in workflow.compensations or state.status is not StepStatus.WAITING or state.parked:
             continue
         if not all(_done_for_dependents(workflow.step(before), states[before]) for before in step.after):
             continue

@@ -11,7 +11,7 @@ from app.workflows.paths import STEP_PARTS, dotted
 from app.workflows.problems import Report, suggest
 from app.workflows.spec import InputType, Reference
 
-_TEMPLATE_KEYS = (("payload",), ("headers",), ("unique", "key"))
+_TEMPLATE_KEYS = (("payload",), ("headers",), ("unique", "key"), ("match",), ("until",))
 _INPUT_TYPES = frozenset(kind.value for kind in InputType)
 
 

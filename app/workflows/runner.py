@@ -10,7 +10,7 @@ import socket
 import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, event, func, or_, update
@@ -18,11 +18,13 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
+from app.clock import Clock, SystemClock
 from app.db.models import OutboxMessage, StepRun, WorkflowRun, WorkflowVersion
 from app.domain.events import InvalidEvent
 from app.plane.envelope import Envelope
 from app.plane.plane import Plane
 from app.plane.tasks.policy import RetryPolicy
+from app.workflows import parking
 from app.workflows.catalogue import WorkflowCatalogue
 from app.workflows.engine import FINISHED, IN_FLIGHT, RunStatus, StepState, StepStatus, context, decide
 from app.workflows.inputs import check_inputs
@@ -32,10 +34,6 @@ from app.workflows.spec import Step, Workflow
 log = logging.getLogger(__name__)
 _VERSIONS, _VERSIONS_LISTENING = "flowplane_versions_to_remember", "flowplane_versions_listening"
 TaskLookup = Callable[[Collection[str]], set[str]]  # which of these tasks a queue may hold (queued, scheduled, running)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class RunNotFound(LookupError):
@@ -51,12 +49,14 @@ class Started:
 
 class WorkflowRunner:
     def __init__(self, engine: Engine, plane: Plane, catalogue: WorkflowCatalogue, *,
-                 tasks_held: TaskLookup = set, lease: timedelta = timedelta(minutes=2)) -> None:
+                 tasks_held: TaskLookup = set, lease: timedelta = timedelta(minutes=2),
+                 clock: Clock | None = None) -> None:
         self.engine = engine
         self.plane = plane
         self.catalogue = catalogue
         self._tasks_held = tasks_held
         self.lease = lease
+        self.clock = clock or SystemClock()  # every time the runner records or compares (tests move it)
         self._stored_versions: set[str] = set()  # definitions known to be in workflow_versions
 
     # -- starting ------------------------------------------------------------------------------
@@ -65,9 +65,10 @@ class WorkflowRunner:
         caller's own writes, or not at all. Raises UnknownWorkflow or InvalidInput before writing."""
         workflow = self.catalogue.get(name)
         inputs = check_inputs(workflow, raw_input)
-        now = _now()
+        now = self.clock.now()
         if workflow.version not in self._stored_versions:
             _keep_version(db, workflow, now)
+            parking.register_shapes(db.connection(), workflow)
             self._remember_when_committed(db, workflow.version)
         run_id = uuid.uuid4().hex
         run = RunRecord(id=run_id, workflow=workflow.name, version=workflow.version, status=RunStatus.RUNNING.value,
@@ -97,7 +98,8 @@ class WorkflowRunner:
         with self.engine.begin() as connection:
             connection.execute(update(StepRun).where(col(StepRun.run_id) == envelope.run_id,
                                                      col(StepRun.step_id) == envelope.step_id, current)
-                               .values(status=StepStatus.RUNNING.value, attempts=envelope.attempt, updated_at=_now(),
+                               .values(status=StepStatus.RUNNING.value, attempts=envelope.attempt,
+                                       updated_at=self.clock.now(),
                                        started_at=func.coalesce(col(StepRun.started_at), began),
                                        worker=_worker()))
 
@@ -106,9 +108,10 @@ class WorkflowRunner:
             connection.execute(update(StepRun).where(col(StepRun.run_id) == envelope.run_id,
                                                      col(StepRun.step_id) == envelope.step_id,
                                                      col(StepRun.status).in_(_live(IN_FLIGHT)))
-                               .values(status=StepStatus.RETRYING.value, error=error[:2000], updated_at=_now(),
+                               .values(status=StepStatus.RETRYING.value, error=error[:2000],
+                                       updated_at=self.clock.now(),
                                        attempts=envelope.attempt, worker=_worker(),
-                                       started_at=func.coalesce(col(StepRun.started_at), began or _now())))
+                                       started_at=func.coalesce(col(StepRun.started_at), began or self.clock.now())))
 
     def step_succeeded(self, envelope: Envelope, output: Mapping[str, Any] | None,
                        began: datetime | None = None) -> None:
@@ -131,7 +134,7 @@ class WorkflowRunner:
                 log.info("step %s of run %s already finished; %s ignored", envelope.step_id, envelope.run_id,
                          status.value)
                 return
-            now = _now()
+            now = self.clock.now()
             row.status, row.finished_at, row.updated_at = status.value, now, now
             row.attempts = max(row.attempts, envelope.attempt)
             if began is not None:  # a quick step's start is recorded here, with its outcome
@@ -148,7 +151,7 @@ class WorkflowRunner:
             loaded, workflow = self._lock(db, run_id)
             run, rows = loaded.run, loaded.steps
             dead = [row for row in rows.values() if row.status == StepStatus.DEAD.value]
-            now = _now()
+            now = self.clock.now()
             for row in dead:
                 row.status, row.error, row.finished_at, row.updated_at = StepStatus.WAITING.value, None, None, now
             if dead:
@@ -165,7 +168,7 @@ class WorkflowRunner:
             run, rows = loaded.run, loaded.steps
             if run.status != RunStatus.RUNNING.value:
                 return False
-            now = _now()
+            now = self.clock.now()
             for row in rows.values():
                 if StepStatus(row.status) not in FINISHED:
                     _set(row, StepStatus.CANCELLED, now)
@@ -181,7 +184,7 @@ class WorkflowRunner:
     def reconcile(self, *, now: datetime | None = None, limit: int = 200) -> int:
         """Dispatch again steps in flight for longer than the lease whose task no queue holds any more
         (a worker's Redis flushed, a task lost in transit); returns how many were sent again."""
-        cutoff = (now or _now()) - self.lease
+        cutoff = (now or self.clock.now()) - self.lease
         with Session(self.engine) as db:
             stale = db.exec(select(StepRun.run_id, StepRun.step_id, StepRun.task_id)
                             .where(col(StepRun.status).in_(_live(IN_FLIGHT)), col(StepRun.updated_at) < cutoff)
@@ -195,7 +198,7 @@ class WorkflowRunner:
             if task_id and (task_id in held or self._in_outbox(task_id)):
                 with Session(self.engine) as db, db.begin():  # alive: look again after another lease
                     db.execute(update(StepRun).where(col(StepRun.run_id) == run_id, col(StepRun.step_id) == step_id)
-                               .values(updated_at=_now()))
+                               .values(updated_at=self.clock.now()))
                 continue
             with Session(self.engine, expire_on_commit=False) as db, db.begin():
                 loaded, workflow = self._lock(db, run_id)
@@ -215,8 +218,17 @@ class WorkflowRunner:
             return db.exec(query.limit(1)).first() is not None
 
     # -- the machinery -------------------------------------------------------------------------
+    def lock(self, db: Session, run_id: str) -> tuple[Loaded, Workflow]:
+        """Lock ``run_id`` for this transaction and load it with its definition; RunNotFound if there is none."""
+        return self._lock(db, run_id)
+
+    def advance(self, db: Session, loaded: Loaded, workflow: Workflow) -> None:
+        """Carry out what the engine decides next for a locked run, and save what changed."""
+        self._advance(db, loaded.run, workflow, loaded.steps)
+        loaded.save(db.connection())
+
     def _lock(self, db: Session, run_id: str) -> tuple[Loaded, Workflow]:
-        loaded = lock(db.connection(), run_id, _now())
+        loaded = lock(db.connection(), run_id, self.clock.now())
         if loaded is None:
             raise RunNotFound(run_id)
         return loaded, self.definition(db, loaded.run.version)
@@ -235,7 +247,7 @@ class WorkflowRunner:
         inputs = json.loads(run.input)
         while True:
             decision = decide(workflow, inputs, _states(rows))
-            now = _now()
+            now = self.clock.now()
             for step_id in decision.skip:
                 _set(rows[step_id], StepStatus.SKIPPED, now)
             for step_id, why in decision.broken.items():
@@ -257,8 +269,11 @@ class WorkflowRunner:
         row = rows[step.id]
         values = context(json.loads(run.input), _states(rows))
         payload = step.payload.render(values) if step.payload is not None else {}
-        now = _now()
+        now = self.clock.now()
         row.attempts = 0 if not resend else row.attempts
+        if step.kind in ("wait", "wait_for"):
+            parking.park(db.connection(), run, step, row, values, now)
+            return
         try:
             if step.kind == "event":
                 headers = step.headers.render(values) if step.headers is not None else {}
@@ -327,7 +342,8 @@ def _live(statuses: Iterable[StepStatus]) -> list[str]:
 
 
 def _states(rows: Mapping[str, StepRecord]) -> dict[str, StepState]:
-    return {step_id: StepState(StepStatus(row.status), json.loads(row.output) if row.output else None)
+    return {step_id: StepState(StepStatus(row.status), json.loads(row.output) if row.output else None,
+                               parked=parking.is_parked(row))
             for step_id, row in rows.items()}
 
 
@@ -335,6 +351,7 @@ def _set(row: StepRecord, status: StepStatus, now: datetime, *, output: Mapping[
          error: str | None = None) -> None:
     row.status, row.updated_at = status.value, now
     row.finished_at = now if status in FINISHED else None
+    parking.unpark(row)
     if output is not None:
         row.output = json.dumps(dict(output))
     if error is not None:

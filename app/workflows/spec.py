@@ -53,7 +53,7 @@ class InputField:
     default: Any = None
 
 
-StepKind = Literal["task", "event"]
+StepKind = Literal["task", "event", "wait", "wait_for"]
 FAIL_RUN = "fail_run"
 CONTINUE = "continue"
 
@@ -90,6 +90,12 @@ class Step:
     # events
     headers: Template | None = None
     event_priority: int = 0
+    # waits: a timer (`wait`, or `until` a time or duration its template gives), or an event (the target) with
+    # the payload values it must `match`, waited for at most `timeout`
+    wait: timedelta | None = None
+    until: Template | None = None
+    match: Template | None = None
+    match_fields: tuple[str, ...] = ()  # the payload fields `match` names
     # either: fail_run | continue | the id of a compensation step
     on_failure: str = FAIL_RUN
     line: int = 0  # where the step starts in its file, for messages

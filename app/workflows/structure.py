@@ -9,15 +9,15 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from app.workflows.document import (
-    EVENT_ONLY,
-    TASK_ONLY,
-    EventStep,
+    KIND_KEYS,
+    MODELS,
+    OWN_KEYS,
     InputSpec,
     RetrySpec,
-    TaskStep,
     UniqueSpec,
     WorkflowFile,
     step_kind,
+    step_kinds,
 )
 from app.workflows.locate import Key
 from app.workflows.problems import Report, suggest, toml_type
@@ -33,11 +33,15 @@ EXPECTED = {
     "input": 'a table of input names, e.g. [input] then email = "email"',
     "steps": "[[steps]] tables",
     "on_failure": "'fail_run', 'continue' or the id of a compensation step",
-    **dict.fromkeys(("delay", "timeout", "first", "max", "ttl"), "a duration string such as '30s' or '5m'"),
+    "match": 'a table of the event\'s payload fields, e.g. match = { user_id = "{{ input.user_id }}" }',
+    "until": 'a template string resolving to an ISO time or a duration, e.g. until = "{{ input.ends_at }}"',
+    **dict.fromkeys(("delay", "timeout", "first", "max", "ttl", "wait"), "a duration string such as '30s' or '5m'"),
 }
+_KIND_NAMES = "'task' (a task name), 'event' (an event type), 'wait' or 'until' (a timer) or 'wait_for' (an event)"
 _BY_TYPE = {"int_type": "an integer", "string_type": "a string", "bool_type": "true or false",
             "list_type": "an array", "dict_type": "a table", "model_type": "a table", "float_type": "a number"}
 Model = TypeVar("Model", bound=BaseModel)
+_KIND_KEY_NAMES = frozenset(key for keys in KIND_KEYS.values() for key in keys)
 _IDENTIFIER = "lowercase letters, digits and '_', starting with a letter"
 _EVENT_PRIORITY = "an integer from 0 to 255 (an event's priority)"
 
@@ -63,7 +67,7 @@ def _report(error: ErrorDetails, data: dict[str, Any], report: Report) -> None:
     kind = error["type"]
     path, is_key = key_path(error["loc"], data)
     if kind == "missing":  # placed at the table that lacks the key, named as the key
-        report.at_key(path[:-1] if path[-1] in ("task", "event") else path, _missing(path, data))
+        report.at_key(path[:-1] if path[-1] in _KIND_KEY_NAMES else path, _missing(path, data))
     elif kind == "extra_forbidden":
         report.at_key(path, _unknown(path, data))
     elif is_key:
@@ -104,17 +108,18 @@ def _model(path: Key, data: Any) -> type[BaseModel] | None:
     if path[0] == "input" and len(path) == 2:
         return InputSpec
     if path[0] == "steps" and len(path) >= 2:
-        step = TaskStep if step_kind(_raw(path[:2], data)) == "task" else EventStep
         if len(path) == 2:
-            return step
+            return MODELS[step_kind(_raw(path[:2], data))]
         return RetrySpec if path[2:] == ("retry",) else UniqueSpec if path[2:] == ("unique",) else None
     return None
 
 
 def _missing(path: Key, data: Any) -> str:
     key = path[-1]
-    if path[0] == "steps" and key in ("task", "event"):
-        return "a step needs 'task' (a task name) or 'event' (an event type)"
+    if path[0] == "steps" and key in _KIND_KEY_NAMES:
+        if key == "wait_for":
+            return "a step that takes 'match' waits for an event: it needs 'wait_for' (the event type)"
+        return f"a step needs {_KIND_NAMES}"
     if key == "steps":
         return "missing required key 'steps': a workflow needs at least one [[steps]] table"
     return f"missing required key {key!r}"
@@ -124,12 +129,11 @@ def _unknown(path: Key, data: Any) -> str:
     key = str(path[-1])
     if path[0] == "steps" and len(path) == 3:
         step = _raw(path[:2], data)
-        if key in ("task", "event") and "task" in step and "event" in step:
-            return "a step takes either 'task' or 'event', not both"
-        if key in TASK_ONLY:
-            return f"{key!r} applies to task steps only"
-        if key in EVENT_ONLY:
-            return f"{key!r} applies to event steps only"
+        if key in _KIND_KEY_NAMES and len(step_kinds(step)) > 1:
+            return f"a step takes one of {_KIND_NAMES}, not several"
+        if key in OWN_KEYS:
+            kinds = " and ".join(OWN_KEYS[key])
+            return f"{key!r} applies to {kinds} steps only"
     model = _model(path[:-1], data)
     known = list(model.model_fields) if model else []
     return f"unknown key {key!r}{suggest(key, known)}"

@@ -64,10 +64,12 @@ def _run_stop_hooks(huey: PlaneHuey) -> None:
 
 class Housekeeper(Scheduler):  # type: ignore[misc]
     """Once a second: due delayed/retrying tasks to the queue, expired leases back to it, outbox rows
-    the fast path missed to Huey; once a minute, the chores passed in ``periodic``."""
+    the fast path missed to Huey, workflow waits whose time has come; once a minute, the chores passed in
+    ``periodic``."""
 
     huey: PlaneHuey
     relay: Callable[[], int] = staticmethod(lambda: 0)
+    timers: Callable[[], int] = staticmethod(lambda: 0)
     reconcile: Callable[[], int] = staticmethod(lambda: 0)
     reconcile_interval: float = 15.0
     periodic_chores: tuple[Callable[[], Any], ...] = ()
@@ -76,7 +78,7 @@ class Housekeeper(Scheduler):  # type: ignore[misc]
         started = time.monotonic()
         storage = self.huey.leased
         for name, chore in (("promote", lambda: storage.promote_due(datetime.now(UTC).replace(tzinfo=None))),
-                            ("reap", storage.reap), ("relay", self.relay)):
+                            ("reap", storage.reap), ("relay", self.relay), ("timers", self.timers)):
             try:
                 moved = chore()  # type: ignore[no-untyped-call]
                 if moved and name == "reap":
@@ -134,8 +136,10 @@ class PlaneConsumer(Consumer):  # type: ignore[misc]
 
     def __init__(self, huey: PlaneHuey, *, concurrency: int, grace: timedelta, relay: Callable[[], int],
                  reconcile: Callable[[], int] = lambda: 0, reconcile_interval: timedelta = timedelta(seconds=15),
+                 timers: Callable[[], int] = lambda: 0,
                  periodic_chores: tuple[Callable[[], Any], ...] = ()) -> None:
         self._relay = relay
+        self._timers = timers
         self._reconcile = reconcile
         self._reconcile_interval = reconcile_interval.total_seconds()
         self._periodic_chores = periodic_chores
@@ -166,6 +170,7 @@ class PlaneConsumer(Consumer):  # type: ignore[misc]
     def _create_scheduler(self) -> Housekeeper:
         housekeeper = Housekeeper(self.huey, self.stop_flag, self.scheduler_interval, False)
         housekeeper.relay = self._relay
+        housekeeper.timers = self._timers
         housekeeper.reconcile = self._reconcile
         housekeeper.reconcile_interval = self._reconcile_interval
         housekeeper.periodic_chores = self._periodic_chores

@@ -170,8 +170,10 @@ event = "user.created"
     assert [(p.line, p.column, p.field, p.message) for p in found] == [
         (1, 1, "name", "missing required key 'name'"),
         (3, 1, "steps[0].id", "missing required key 'id'"),
-        (6, 1, "steps.nothing_to_do", "a step needs 'task' (a task name) or 'event' (an event type)"),
-        (12, 1, "steps.both.event", "a step takes either 'task' or 'event', not both"),
+        (6, 1, "steps.nothing_to_do", "a step needs 'task' (a task name), 'event' (an event type), 'wait' or "
+                                      "'until' (a timer) or 'wait_for' (an event)"),
+        (12, 1, "steps.both.event", "a step takes one of 'task' (a task name), 'event' (an event type), 'wait' or "
+                                    "'until' (a timer) or 'wait_for' (an event), not several"),
     ]
     no_steps = only(problems(tmp_path, 'name = "flow"\n'))
     assert (no_steps.field, no_steps.message) == ("steps", "missing required key 'steps': a workflow needs at "

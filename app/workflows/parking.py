@@ -1,0 +1,127 @@
+"""Parked wait steps, in the database: a row, never a process. A timer step waits with ``due_at``; a
+wait_for step with the awaited event type and the digest of its match values (``match_key``), and its time-out
+as ``due_at``. Published events that some workflow awaits are kept as signals, so a step that parks after its
+event still finds it: a wait counts events published since its run started. Publishing and parking take the
+same lock on the key (PostgreSQL; SQLite has one writer), so of the two, the later always sees the earlier."""
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, delete, insert, select, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from app.db.models import AwaitedShape, StepRun, WorkflowSignal
+from app.workflows.engine import StepState, StepStatus, context
+from app.workflows.records import RunRecord, StepRecord
+from app.workflows.spec import Step, Workflow
+from app.workflows.waits import due_time, fields_of, iso, match_key, timeout_time
+
+SHAPES: Table = AwaitedShape.__table__  # type: ignore[attr-defined]
+SIGNALS: Table = WorkflowSignal.__table__  # type: ignore[attr-defined]
+STEPS: Table = StepRun.__table__  # type: ignore[attr-defined]
+
+
+def is_parked(row: StepRecord) -> bool:
+    return row.status == StepStatus.WAITING.value and (row.due_at is not None or row.awaiting is not None)
+
+
+def unpark(row: StepRecord) -> None:
+    row.due_at = row.awaiting = row.match_key = None
+
+
+def register_shapes(connection: Connection, workflow: Workflow) -> None:
+    """Note which match fields this version waits on, with the version: events are keyed by these shapes."""
+    shapes = {(step.target, fields_of(step)) for step in workflow.steps if step.kind == "wait_for"}
+    if not shapes:
+        return
+    insert_ = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    connection.execute(insert_(SHAPES).on_conflict_do_nothing(),
+                       [{"event_type": event_type, "fields": fields} for event_type, fields in shapes])
+
+
+def park(connection: Connection, run: RunRecord, step: Step, row: StepRecord, values: Mapping[str, Any],
+         now: datetime) -> None:
+    """Start a wait step: finish it at once when it is due already (or its event was published already),
+    else leave it parked, status waiting, for the timer sweep or the event to wake."""
+    row.ready_at, row.updated_at = now, now
+    if step.kind == "wait":
+        try:
+            due = due_time(step, step.until.render(values) if step.until is not None else None, now)
+        except ValueError as exc:
+            _dead(row, now, f"could not start the wait: {exc}")
+            return
+        if due <= now:
+            _succeed(row, now, {"due_at": iso(due), "woken": False})
+        else:
+            row.due_at = due
+        return
+    match = step.match.render(values) if step.match is not None else {}
+    if not isinstance(match, dict):
+        _dead(row, now, f"could not start the wait: match rendered to {match!r}, not a table")
+        return
+    key = match_key(step.target, match)
+    serialise_on(connection, key)
+    earlier = connection.execute(
+        select(SIGNALS.c.payload).where(SIGNALS.c.event_type == step.target, SIGNALS.c.match_key == key,
+                                        SIGNALS.c.created_at >= run.created_at)
+        .order_by(SIGNALS.c.created_at, SIGNALS.c.id).limit(1)).scalar_one_or_none()
+    if earlier is not None:  # published between the run's start and now: the wait is over before it began
+        _succeed(row, now, {"event": json.loads(earlier), "timed_out": False})
+        return
+    row.awaiting, row.match_key, row.due_at = step.target, key, timeout_time(step, now)
+
+
+def render_match(step: Step, inputs: Mapping[str, Any], states: Mapping[str, StepState]) -> dict[str, Any]:
+    """A parked step's match values again (for people: only their digest is stored)."""
+    rendered = step.match.render(context(inputs, states)) if step.match is not None else {}
+    return rendered if isinstance(rendered, dict) else {}
+
+
+def serialise_on(connection: Connection, key: str) -> None:
+    """Publishing an event and parking a step on its key take turns (a transaction-long lock, PostgreSQL)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
+
+
+def shapes_for(connection: Connection, event_type: str) -> list[list[str]]:
+    fields = connection.execute(select(SHAPES.c.fields).where(SHAPES.c.event_type == event_type)).scalars()
+    return [shape.split(",") if shape else [] for shape in fields]
+
+
+def record_signal(connection: Connection, event_type: str, key: str, message_id: str, payload: Mapping[str, Any],
+                  now: datetime) -> None:
+    connection.execute(insert(SIGNALS).values(event_type=event_type, match_key=key, message_id=message_id,
+                                              payload=json.dumps(dict(payload)), created_at=now))
+
+
+def parked_on(connection: Connection, event_type: str, key: str) -> list[tuple[str, str]]:
+    """(run, step) of each step parked for this event and key: one index probe."""
+    rows = connection.execute(select(STEPS.c.run_id, STEPS.c.step_id).where(
+        STEPS.c.awaiting == event_type, STEPS.c.match_key == key, STEPS.c.status == StepStatus.WAITING.value))
+    return [(run_id, step_id) for run_id, step_id in rows]
+
+
+def due(connection: Connection, now: datetime, limit: int) -> list[tuple[str, str]]:
+    """(run, step) of parked steps whose timer or time-out has come, oldest first: an index range."""
+    rows = connection.execute(select(STEPS.c.run_id, STEPS.c.step_id)
+                              .where(STEPS.c.due_at <= now, STEPS.c.status == StepStatus.WAITING.value)
+                              .order_by(STEPS.c.due_at).limit(limit))
+    return [(run_id, step_id) for run_id, step_id in rows]
+
+
+def forget_signals(connection: Connection, older_than: datetime) -> int:
+    return int(connection.execute(delete(SIGNALS).where(SIGNALS.c.created_at < older_than)).rowcount)
+
+
+def _succeed(row: StepRecord, now: datetime, output: Mapping[str, Any]) -> None:
+    row.status, row.output = StepStatus.SUCCEEDED.value, json.dumps(dict(output))
+    row.finished_at = row.updated_at = now
+    unpark(row)
+
+
+def _dead(row: StepRecord, now: datetime, error: str) -> None:
+    row.status, row.error, row.finished_at, row.updated_at = StepStatus.DEAD.value, error, now, now
+    unpark(row)
