@@ -59,7 +59,9 @@ def step_view(row: StepRun) -> dict[str, Any]:
             "attempts": row.attempts, "task_id": row.task_id, "worker": row.worker,
             "output": json.loads(row.output) if row.output else None, "last_error": row.error,
             "ready_at": _iso(row.ready_at), "started_at": _iso(row.started_at),
-            "finished_at": _iso(row.finished_at), "updated_at": _iso(row.updated_at)}
+            "finished_at": _iso(row.finished_at), "updated_at": _iso(row.updated_at),
+            # a parked wait: when it falls due (its timer, or its time-out), and the event it waits for
+            "due_at": _iso(row.due_at), "awaiting": row.awaiting}
 
 
 def run_detail(engine: Engine, run_id: str) -> dict[str, Any] | None:
