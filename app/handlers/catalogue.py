@@ -6,7 +6,7 @@ from typing import Any
 from app.handlers.analytics import count_event, count_events
 from app.handlers.audit import append_audit, append_audit_batch
 from app.handlers.cleanup import cleanup_sessions
-from app.handlers.crm import upsert_contact
+from app.handlers.crm import sync_contact
 from app.handlers.email import send_welcome
 from app.handlers.onboarding import record_onboarding
 from app.handlers.reports import monthly_signups
@@ -47,8 +47,9 @@ TASKS = [
 CONSUMERS = [
     ConsumerSpec("analytics", count_event, routing_keys=("#",), batch_handler=count_events,
                  description="Events per type per day."),
-    ConsumerSpec("crm", upsert_contact, routing_keys=("user.*",), headers={"type": "user.created"},
-                 description="New users become CRM contacts."),
+    # On a headers exchange a binding names one type at most: the CRM takes every event there and skips the rest
+    ConsumerSpec("crm", sync_contact, routing_keys=("user.*",),
+                 description="New users become CRM contacts; marked verified or expired when registration ends."),
     ConsumerSpec("audit", append_audit, routing_keys=("#",), batch_handler=append_audit_batch,
                  description="Append-only log of every event."),
 ]
