@@ -186,6 +186,11 @@ class AuthSettings(Section):
     login_rate_limit: RateSetting = Field(
         Rate(10, timedelta(minutes=1)), description="Login attempts allowed per client address."
     )
+    verify_rate_limit: RateSetting = Field(
+        Rate(10, timedelta(minutes=1)), description="Email verifications (link clicks) allowed per client address."
+    )
+    require_verified_email: bool = Field(False, description="Refuse to log in users who have not verified their "
+                                         "email address yet (403).")
     argon2_time_cost: int = Field(3, ge=1, le=20, description="argon2id passes.")
     argon2_memory_kib: int = Field(65536, ge=8, le=4_194_304, description="argon2id memory per hash.")
     argon2_parallelism: int = Field(2, ge=1, le=16, description="argon2id lanes.")

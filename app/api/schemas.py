@@ -62,10 +62,24 @@ class UserOut(msgspec.Struct):
 
 class MeOut(UserOut):
     role: str = "user"
+    email_verified_at: datetime | None = None  # null until the user opens the link in their welcome mail
 
     @classmethod
     def of(cls, user: User) -> "MeOut":
-        return cls(id=user.id, email=user.email, name=user.name, created_at=user.created_at, role=user.role)
+        return cls(id=user.id, email=user.email, name=user.name, created_at=user.created_at, role=user.role,
+                   email_verified_at=user.email_verified_at)
+
+
+class VerifyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    token: str = Field(max_length=1024, description="The token from the verification link in the mail.")
+
+
+class VerifiedOut(msgspec.Struct):
+    user_id: UUID
+    email: str
+    email_verified_at: datetime  # the first verification's time: a repeated request answers the same
 
 
 class LoginOut(msgspec.Struct):
