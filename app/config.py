@@ -176,6 +176,8 @@ class EmailSettings(Section):
     smtp_timeout: Duration = Field(timedelta(seconds=10),
                                    description="Connect and command timeout; a whole conversation gets twice this.")
     sender: str = Field("Flowplane <no-reply@flowplane.local>", description="From: of outgoing mail.")
+    public_url: str = Field("http://127.0.0.1:8000", pattern=r"^https?://[^\s?#]+$", description="Where users "
+                            "reach the API: mailed links (email verification) start with it.")
 
 
 class AuthSettings(Section):
