@@ -1,6 +1,7 @@
 """Request and response bodies: the API's contract, kept apart from the tables."""
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import msgspec
@@ -80,6 +81,18 @@ class VerifiedOut(msgspec.Struct):
     user_id: UUID
     email: str
     email_verified_at: datetime  # the first verification's time: a repeated request answers the same
+
+
+class PublishEventRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    type: str = Field(max_length=128, examples=["user.email_verified"], description="An event type of the "
+                      "catalogue.")
+    payload: dict[str, Any] = Field(description="The payload its schema asks for.")
+
+
+class PublishedOut(msgspec.Struct):
+    message_id: str
 
 
 class LoginOut(msgspec.Struct):

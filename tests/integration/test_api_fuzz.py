@@ -82,7 +82,8 @@ def test_the_verification_page_answers_any_token_with_a_page(client: TestClient[
     assert response.headers["content-type"] == "text/html; charset=utf-8" and "Traceback" not in response.text
 
 
-JSON_ENDPOINTS = ["/api/users", "/api/sessions", "/api/users/verify", "/api/workflows/user_registration/runs"]
+JSON_ENDPOINTS = ["/api/users", "/api/sessions", "/api/users/verify", "/api/events",
+                  "/api/workflows/user_registration/runs"]
 SHAPES = [("[", "]"), ('{"a":', "}"), ('[{"": ', "}]"), ('{"a": [1, "]", ', "]}")]
 
 
