@@ -163,6 +163,8 @@ class RetentionSettings(Section):
     schedule_history: Duration = Field(timedelta(days=30), description="Schedule fire records older than this.")
     consumed_messages: Duration = Field(timedelta(days=30), description="Consumers' dedupe records older than "
                                         "this (a redelivery later than that would be applied again).")
+    verification_tokens: Duration = Field(timedelta(days=30), description="Email verification tokens this long "
+                                          "past their expiry (a click on an older link then reads 'unknown').")
 
 
 class EmailSettings(Section):
