@@ -92,7 +92,7 @@ class PublishEventRequest(BaseModel):
 
 
 class PublishedOut(msgspec.Struct):
-    message_id: str
+    message_id: str | None  # null while events.enabled is false: no consumer gets it
 
 
 class LoginOut(msgspec.Struct):
