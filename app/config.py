@@ -163,6 +163,8 @@ class RetentionSettings(Section):
     schedule_history: Duration = Field(timedelta(days=30), description="Schedule fire records older than this.")
     consumed_messages: Duration = Field(timedelta(days=30), description="Consumers' dedupe records older than "
                                         "this (a redelivery later than that would be applied again).")
+    verification_tokens: Duration = Field(timedelta(days=30), description="Email verification tokens this long "
+                                          "past their expiry (a click on an older link then reads 'unknown').")
 
 
 class EmailSettings(Section):
@@ -176,6 +178,8 @@ class EmailSettings(Section):
     smtp_timeout: Duration = Field(timedelta(seconds=10),
                                    description="Connect and command timeout; a whole conversation gets twice this.")
     sender: str = Field("Flowplane <no-reply@flowplane.local>", description="From: of outgoing mail.")
+    public_url: str = Field("http://127.0.0.1:8000", pattern=r"^https?://[^\s?#]+$", description="Where users "
+                            "reach the API: mailed links (email verification) start with it.")
 
 
 class AuthSettings(Section):
@@ -186,6 +190,11 @@ class AuthSettings(Section):
     login_rate_limit: RateSetting = Field(
         Rate(10, timedelta(minutes=1)), description="Login attempts allowed per client address."
     )
+    verify_rate_limit: RateSetting = Field(
+        Rate(10, timedelta(minutes=1)), description="Email verifications (link clicks) allowed per client address."
+    )
+    require_verified_email: bool = Field(False, description="Refuse to log in users who have not verified their "
+                                         "email address yet (403).")
     argon2_time_cost: int = Field(3, ge=1, le=20, description="argon2id passes.")
     argon2_memory_kib: int = Field(65536, ge=8, le=4_194_304, description="argon2id memory per hash.")
     argon2_parallelism: int = Field(2, ge=1, le=16, description="argon2id lanes.")

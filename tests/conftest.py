@@ -22,6 +22,7 @@ TEST_ENV = {
     "FLOWPLANE_AUTH__ARGON2_PARALLELISM": "1",
     "FLOWPLANE_AUTH__REGISTER_RATE_LIMIT": "100000/minute",
     "FLOWPLANE_AUTH__LOGIN_RATE_LIMIT": "100000/minute",
+    "FLOWPLANE_AUTH__VERIFY_RATE_LIMIT": "100000/minute",
 }
 _schema_numbers = itertools.count()
 

@@ -1,14 +1,18 @@
-"""Registration, login, logout and the current user."""
+"""Registration, email verification, login, logout and the current user."""
 
-from litestar import Controller, delete, get, post
+from typing import Annotated
+
+from litestar import Controller, MediaType, Response, delete, get, post
 from litestar.di import NamedDependency
-from litestar.params import JSONBody
+from litestar.params import JSONBody, QueryParameter
 from sqlmodel import Session
 
-from app.api.schemas import LoginOut, LoginRequest, MeOut, RegisterRequest, UserOut
+from app.api import verify_page
+from app.api.schemas import LoginOut, LoginRequest, MeOut, RegisterRequest, UserOut, VerifiedOut, VerifyRequest
 from app.api.security import rate_limited
-from app.auth import accounts
+from app.auth import accounts, verification
 from app.auth.accounts import Login, Principal
+from app.auth.verification import Verified
 from app.bootstrap import Container
 
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
@@ -17,6 +21,11 @@ BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 def _login_out(login: Login) -> LoginOut:
     return LoginOut(user=UserOut.of(login.user), access_token=login.token, expires_at=login.expires_at,
                     workflow_run_id=login.workflow_run_id)
+
+
+def _verify(db: Session, container: Container, token: str) -> Verified:
+    with db.begin():  # the token used, the user verified and the event's outbox row: all or nothing
+        return verification.verify(db, token, container.clock.now(), container.plane)
 
 
 class UserRoutes(Controller):
@@ -30,6 +39,23 @@ class UserRoutes(Controller):
                                   password=data.password, session_ttl=container.settings.auth.session_ttl)
         return _login_out(login)
 
+    @post("/verify", guards=[rate_limited("verify")], sync_to_thread=True, status_code=200,
+          summary="Verify an email address with the token from the mail's link",
+          description="Idempotent: the same token again answers the same. 422 for a malformed token, 404 for an "
+                      "unknown one, 410 for an expired one, 403 for a deactivated account.")
+    def verify(self, data: JSONBody[VerifyRequest], db: NamedDependency[Session],
+               container: NamedDependency[Container]) -> VerifiedOut:
+        done = _verify(db, container, data.token)
+        return VerifiedOut(user_id=done.user_id, email=done.email, email_verified_at=done.email_verified_at)
+
+    @get("/verify", guards=[rate_limited("verify")], sync_to_thread=True, media_type=MediaType.HTML,
+         exception_handlers=verify_page.EXCEPTION_HANDLERS, summary="The mail's verification link: an HTML page",
+         description="The same as POST /api/users/verify, answered with a small page for a browser.")
+    def verify_link(self, db: NamedDependency[Session], container: NamedDependency[Container],
+                    token: Annotated[str | None, QueryParameter(description="The token the mail's link carries")]
+                    = None) -> Response[str]:
+        return verify_page.verified(_verify(db, container, token or ""))
+
     @get("/me", sync_to_thread=False, security=BEARER, summary="The logged-in user")
     def me(self, principal: NamedDependency[Principal]) -> MeOut:
         return MeOut.of(principal.user)
@@ -39,11 +65,14 @@ class SessionRoutes(Controller):
     path = "/api/sessions"
     tags = ["sessions"]
 
-    @post("/", guards=[rate_limited("login")], sync_to_thread=True, summary="Log in")
+    @post("/", guards=[rate_limited("login")], sync_to_thread=True, summary="Log in",
+          description="403 for a deactivated account, or an unverified one when auth.require_verified_email is on "
+                      "(only once the password is right).")
     def log_in(self, data: JSONBody[LoginRequest], db: NamedDependency[Session],
                  container: NamedDependency[Container]) -> LoginOut:
+        auth = container.settings.auth
         login = accounts.log_in(db, container.passwords, email=data.email, password=data.password,
-                                session_ttl=container.settings.auth.session_ttl)
+                                session_ttl=auth.session_ttl, require_verified=auth.require_verified_email)
         return _login_out(login)
 
     @delete("/current", sync_to_thread=True, security=BEARER, summary="Log out: revoke this token")

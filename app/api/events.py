@@ -2,13 +2,18 @@
 
 from typing import Any
 
-from litestar import Controller, get, post
+from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, ServiceUnavailableException
-from litestar.params import FromPath
+from litestar.params import FromPath, JSONBody
+from sqlmodel import Session
 
+from app.api.schemas import PublishedOut, PublishEventRequest
 from app.api.security import operators
+from app.auth import operator_log
 from app.bootstrap import Container
+from app.domain.errors import InvalidFields
+from app.domain.events import InvalidEvent
 from app.plane.events.inspect import EventInspector, inspector_for
 
 READ, CHANGE = [operators(change=False)], [operators(change=True)]
@@ -31,10 +36,34 @@ def _broker(action: Any) -> Any:
         raise ServiceUnavailableException(detail=f"the event broker is unreachable ({type(exc).__name__})") from None
 
 
+def _checked(container: Container, data: PublishEventRequest) -> dict[str, Any]:
+    """The payload as the catalogue reads it; InvalidFields naming ``type`` or each ``payload.<field>``."""
+    catalogue = container.plane.catalogue
+    if data.type not in catalogue:
+        raise InvalidFields({"type": f"unknown event type; known: {', '.join(catalogue.names())}"})
+    try:
+        return catalogue.validate(data.type, data.payload)
+    except InvalidEvent as exc:
+        raise InvalidFields({f"payload.{field}": message for field, message in exc.problems.items()}) from None
+
+
 class EventRoutes(Controller):
     path = "/api/events"
     tags = ["events"]
     security = [{"bearer": []}]
+
+    @post("/", guards=CHANGE, sync_to_thread=True, status_code=201, summary="Publish an event by hand",
+          description="Validated against the event catalogue (422 naming each bad field) and written through the "
+                      "outbox, with a record in the operator audit log; message_id is null while events.enabled "
+                      "is false (no consumer gets it).")
+    def publish(self, data: JSONBody[PublishEventRequest], request: Request,  # type: ignore[type-arg]
+                db: NamedDependency[Session], container: NamedDependency[Container]) -> PublishedOut:
+        payload = _checked(container, data)
+        with db.begin():  # the outbox row and its audit record: both or neither
+            message_id = container.plane.publish(data.type, payload, session=db)
+            detail = f"message {message_id}" if message_id else "events are off: sent to no consumer"
+            operator_log.record(db, request.state.principal, "event.publish", data.type, ok=True, detail=detail)
+        return PublishedOut(message_id=message_id)
 
     @get("/topology", guards=READ, sync_to_thread=False, summary="Exchanges, queues and bindings")
     def topology(self, container: NamedDependency[Container]) -> dict[str, str]:

@@ -9,7 +9,16 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
-from app.domain.errors import EmailTaken, InvalidCredentials, InvalidFields
+from app.domain.errors import (
+    AccountDeactivated,
+    DomainError,
+    EmailNotVerified,
+    EmailTaken,
+    ExpiredToken,
+    InvalidCredentials,
+    InvalidFields,
+    UnknownToken,
+)
 from app.outages import SERVER_ERRORS, outage
 from app.workflows.catalogue import UnknownWorkflow
 
@@ -55,6 +64,17 @@ def _email_taken(_: Request[Any, Any, Any], exc: EmailTaken) -> Response[dict[st
     return problem(409, str(exc), errors=[{"field": "email", "message": "is already registered"}])
 
 
+# Refusals that are a plain status and the error's own message. An unknown verification link is 404 (nothing
+# by that name), one past its expiry 410 (it existed, and is gone for good); a deactivated account, or an
+# unverified one where verification is required, is 403 (known, and refused).
+REFUSALS: dict[type[DomainError], int] = {UnknownToken: 404, ExpiredToken: 410, AccountDeactivated: 403,
+                                          EmailNotVerified: 403}
+
+
+def _refused(_: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:
+    return problem(REFUSALS[type(exc)], str(exc))
+
+
 def _invalid_credentials(_: Request[Any, Any, Any], exc: InvalidCredentials) -> Response[dict[str, Any]]:
     return problem(401, str(exc), headers={"WWW-Authenticate": 'Bearer realm="flowplane"'})
 
@@ -89,6 +109,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     InvalidFields: _invalid_fields,
     EmailTaken: _email_taken,
     InvalidCredentials: _invalid_credentials,
+    **dict.fromkeys(REFUSALS, _refused),
     UnknownWorkflow: _workflow_missing,
     # A server down or silent is a 503; any other error of these classes a 500
     **dict.fromkeys(SERVER_ERRORS, _unavailable),

@@ -1,6 +1,7 @@
 """Request and response bodies: the API's contract, kept apart from the tables."""
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import msgspec
@@ -62,10 +63,36 @@ class UserOut(msgspec.Struct):
 
 class MeOut(UserOut):
     role: str = "user"
+    email_verified_at: datetime | None = None  # null until the user opens the link in their welcome mail
 
     @classmethod
     def of(cls, user: User) -> "MeOut":
-        return cls(id=user.id, email=user.email, name=user.name, created_at=user.created_at, role=user.role)
+        return cls(id=user.id, email=user.email, name=user.name, created_at=user.created_at, role=user.role,
+                   email_verified_at=user.email_verified_at)
+
+
+class VerifyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    token: str = Field(max_length=1024, description="The token from the verification link in the mail.")
+
+
+class VerifiedOut(msgspec.Struct):
+    user_id: UUID
+    email: str
+    email_verified_at: datetime  # the first verification's time: a repeated request answers the same
+
+
+class PublishEventRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    type: str = Field(max_length=128, examples=["user.email_verified"], description="An event type of the "
+                      "catalogue.")
+    payload: dict[str, Any] = Field(description="The payload its schema asks for.")
+
+
+class PublishedOut(msgspec.Struct):
+    message_id: str | None  # null while events.enabled is false: no consumer gets it
 
 
 class LoginOut(msgspec.Struct):

@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 from app.auth import tokens
 from app.auth.passwords import Passwords
 from app.db.models import AuthSession, User
-from app.domain.errors import EmailTaken, InvalidCredentials, InvalidFields
+from app.domain.errors import AccountDeactivated, EmailNotVerified, EmailTaken, InvalidCredentials, InvalidFields
 from app.domain.users import Role, check_new_user, normalise_email
 from app.workflows.runner import WorkflowRunner
 
@@ -46,15 +46,17 @@ def _open_session(db: Session, user: User, ttl: timedelta, now: datetime) -> Log
 
 
 def create_user(db: Session, passwords: Passwords, *, email: str, name: str, password: str,
-                role: Role = Role.USER, now: datetime | None = None) -> User:
-    """Add a user to the caller's transaction; raises InvalidFields or EmailTaken."""
+                role: Role = Role.USER, now: datetime | None = None, verified: bool = False) -> User:
+    """Add a user to the caller's transaction; raises InvalidFields or EmailTaken. ``verified``: an operator
+    vouches for the address (no mail asks to confirm it)."""
     email, name, password, problems = check_new_user(email, name, password)
     if problems:
         raise InvalidFields(problems)
     if db.exec(select(User.id).where(User.email == email)).first() is not None:
         raise EmailTaken()
-    user = User(email=email, name=name, password_hash=passwords.hash(password), role=role.value,
-                created_at=now or _now())
+    now = now or _now()
+    user = User(email=email, name=name, password_hash=passwords.hash(password), role=role.value, created_at=now,
+                email_verified_at=now if verified else None)
     db.add(user)
     try:
         db.flush()
@@ -79,8 +81,9 @@ def register(db: Session, passwords: Passwords, runner: WorkflowRunner, *, email
 
 
 def log_in(db: Session, passwords: Passwords, *, email: str, password: str,
-           session_ttl: timedelta) -> Login:
-    """Open a session; the same InvalidCredentials whether the email is unknown or the password wrong."""
+           session_ttl: timedelta, require_verified: bool = False) -> Login:
+    """Open a session; the same InvalidCredentials whether the email is unknown or the password wrong. Only
+    then, to the one who knows the password: AccountDeactivated, or EmailNotVerified if ``require_verified``."""
     try:
         email = normalise_email(email)
     except ValueError:
@@ -89,6 +92,10 @@ def log_in(db: Session, passwords: Passwords, *, email: str, password: str,
         user = db.exec(select(User).where(User.email == email)).first() if email else None
         if not passwords.verify(user.password_hash if user else None, password) or user is None:
             raise InvalidCredentials()
+        if user.deactivated_at is not None:
+            raise AccountDeactivated()
+        if require_verified and user.email_verified_at is None:
+            raise EmailNotVerified()
         if passwords.needs_rehash(user.password_hash):
             user.password_hash = passwords.hash(password)
         login = _open_session(db, user, session_ttl, _now())
@@ -101,11 +108,13 @@ def log_out(db: Session, token: str) -> None:
 
 
 def authenticate(db: Session, token: str) -> Principal | None:
-    """The user behind a live token, or None for an unknown, revoked or expired one."""
+    """The user behind a live token, or None for an unknown, revoked or expired one, or a deactivated account's
+    (whose sessions ``users.expire`` deletes too)."""
     query = (
         select(AuthSession, User)
         .join(User, AuthSession.user_id == User.id)  # type: ignore[arg-type]
-        .where(AuthSession.token_digest == tokens.digest(token), AuthSession.expires_at > _now())
+        .where(AuthSession.token_digest == tokens.digest(token), AuthSession.expires_at > _now(),
+               col(User.deactivated_at).is_(None))
     )
     with db.begin():
         row = db.exec(query).first()

@@ -59,6 +59,36 @@ def events_purge(ctx: CliContext, consumer: str) -> None:
     click.echo(f"purged {inspector.purge_dead(consumer)} message(s)")
 
 
+@events.command("publish")
+@click.argument("event_type", metavar="TYPE")
+@click.argument("payload", metavar="JSON")
+@pass_context
+def events_publish(ctx: CliContext, event_type: str, payload: str) -> None:
+    """Publish an event of TYPE with a JSON payload through the outbox; print its message id."""
+    import json
+
+    from app.domain.events import InvalidEvent
+
+    try:
+        data = json.loads(payload)
+    except ValueError as exc:
+        raise click.ClickException(f"JSON is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise click.ClickException("JSON must be a JSON object")
+    plane = ctx.container.plane
+    if event_type not in plane.catalogue:
+        raise click.ClickException(f"unknown event type {event_type!r}; known: {', '.join(plane.catalogue.names())}")
+    try:
+        message_id = plane.publish(event_type, data)
+    except InvalidEvent as exc:
+        problems = "\n".join(f"  payload.{field}: {message}" for field, message in exc.problems.items())
+        raise click.ClickException(f"invalid {event_type} payload:\n{problems}") from None
+    if message_id is None:
+        click.echo("events are off (events.enabled = false): no consumer gets it", err=True)
+    else:
+        click.echo(message_id)
+
+
 @click.group()
 def tasks() -> None:
     """Inspect and operate the task queue."""

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, ValidationError
 
 
 class UserCreated(BaseModel):
@@ -12,6 +12,19 @@ class UserCreated(BaseModel):
     user_id: str = Field(min_length=1, max_length=64)
     email: EmailStr
     name: str = Field(min_length=1, max_length=200)
+
+
+class UserEvent(BaseModel):
+    """Which user, and the address they registered with: what a later event about a user carries."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str = Field(min_length=1, max_length=64)
+    email: EmailStr
+
+
+class UserEmailVerified(UserEvent):
+    verified_at: AwareDatetime  # travels as an ISO 8601 string with its offset
 
 
 @dataclass(frozen=True)
@@ -61,4 +74,9 @@ class EventCatalogue:
 
 EVENTS = [
     EventType("user.created", 1, UserCreated, "A user registered; no password, hash or token ever rides along."),
+    EventType("user.email_verified", 1, UserEmailVerified,
+              "A user opened their verification link (published once, in the transaction that marks them verified; "
+              "never with the token)."),
+    EventType("user.verified", 1, UserEvent, "Registration finished with a verified address."),
+    EventType("user.expired", 1, UserEvent, "An account was deactivated: its address was never verified in time."),
 ]

@@ -6,9 +6,11 @@ from typing import Any
 from app.handlers.analytics import count_event, count_events
 from app.handlers.audit import append_audit, append_audit_batch
 from app.handlers.cleanup import cleanup_sessions
-from app.handlers.crm import upsert_contact
+from app.handlers.crm import sync_contact
 from app.handlers.email import send_welcome
+from app.handlers.expiry import expire_user
 from app.handlers.onboarding import record_onboarding
+from app.handlers.reminder import send_reminder
 from app.handlers.reports import monthly_signups
 from app.handlers.retention import apply_retention
 from app.plane.events.registry import ConsumerSpec
@@ -24,7 +26,15 @@ TASKS = [
     TaskSpec("email.welcome", send_welcome, priority=Priority.HIGH,
              retry=RetryPolicy(attempts=8, first=timedelta(seconds=2), max=timedelta(minutes=10)),
              timeout=timedelta(seconds=30), unique_ttl=timedelta(hours=24),
-             description="Send the welcome mail to a new user."),
+             description="Send the welcome mail to a new user; with a verification link given valid_for."),
+    TaskSpec("email.verification_reminder", send_reminder, priority=Priority.HIGH,
+             retry=RetryPolicy(attempts=8, first=timedelta(seconds=2), max=timedelta(minutes=10)),
+             timeout=timedelta(seconds=30), unique_ttl=timedelta(hours=24),
+             description="Remind a user to verify their address, with a new link; nothing once verified."),
+    TaskSpec("users.expire", expire_user, priority=Priority.MEDIUM,
+             retry=RetryPolicy(attempts=5, first=timedelta(seconds=1), max=timedelta(minutes=1)),
+             timeout=timedelta(seconds=30),
+             description="Deactivate an account still unverified and end its sessions; {expired: bool}."),
     TaskSpec("users.record_onboarding", record_onboarding, priority=Priority.MEDIUM,
              retry=RetryPolicy(attempts=5, first=timedelta(seconds=1), max=timedelta(minutes=1)),
              timeout=timedelta(seconds=30), description="Record that a user's welcome mail went out."),
@@ -47,8 +57,9 @@ TASKS = [
 CONSUMERS = [
     ConsumerSpec("analytics", count_event, routing_keys=("#",), batch_handler=count_events,
                  description="Events per type per day."),
-    ConsumerSpec("crm", upsert_contact, routing_keys=("user.*",), headers={"type": "user.created"},
-                 description="New users become CRM contacts."),
+    # On a headers exchange a binding names one type at most: the CRM takes every event there and skips the rest
+    ConsumerSpec("crm", sync_contact, routing_keys=("user.*",),
+                 description="New users become CRM contacts; marked verified or expired when registration ends."),
     ConsumerSpec("audit", append_audit, routing_keys=("#",), batch_handler=append_audit_batch,
                  description="Append-only log of every event."),
 ]

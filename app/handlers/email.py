@@ -1,83 +1,56 @@
-"""``email.welcome``: greet a new user, at most once per idempotency key.
+"""``email.welcome``: greet a new user, at most once per idempotency key; with a verification link when the
+payload says how long it stays valid (``valid_for``, e.g. "48h").
 
 The user's name goes into the body only: never into a header, where a parser could decode it into headers of
 its own (RFC 2047 encoded words, CVE-2024-6923), whatever the interpreter."""
 
-import email.errors
-import hashlib
-import re
-import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
 from typing import Any
 
-from app.domain.users import has_encoded_word, normalise_email
-from app.handlers import mail_claims
-from app.mail import MailRefused, send_budget
+from app.handlers import Services
+from app.handlers.mail_delivery import Skip, address_of, deliver, message_id, plain_mail
+from app.handlers.verification_links import Link, link_for, user_and_validity
 from app.plane.tasks.registry import PermanentError, TaskContext
 
 SUBJECT = "Welcome to Flowplane"
-FALLBACK_DOMAIN = "flowplane.local"
-LEASE_MARGIN = timedelta(seconds=5)  # marking the mail sent after the send, and clocks a little apart
-_DOMAIN = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*")
+__all__ = ["message_id", "send_welcome", "welcome_message"]
 
 
 def send_welcome(context: TaskContext, payload: dict[str, Any]) -> dict[str, Any]:
-    services = context.services
-    settings = services.settings.email
+    services: Services = context.services
     key = context.envelope.idempotency_key
+    sender = services.settings.email.sender
     try:
-        message = welcome_message(str(payload["email"]), str(payload["name"]), key=key, sender=settings.sender,
-                                  now=datetime.now(UTC))
+        recipient, name = str(payload["email"]), str(payload["name"])
+        draft = welcome_message(recipient, name, key=key, sender=sender, now=datetime.now(UTC))
     except KeyError as missing:
         raise PermanentError(f"payload has no {missing}") from None
     except ValueError as exc:
         raise PermanentError(f"the welcome mail cannot be sent: {exc}") from None
-    message_id = str(message["Message-ID"])
-    lease = send_budget(settings) + LEASE_MARGIN
-    claim = mail_claims.take(services.engine, key, message_id=message_id, recipient=str(message["To"]),
-                             lease=lease, wait=lease + timedelta(seconds=1))
-    if isinstance(claim, mail_claims.AlreadySent):
-        return {"message_id": claim.message_id, "duplicate": True}
-    claimed = time.monotonic()
-    try:
-        services.mailer.send(message)
-    except MailRefused as exc:
-        claim.release()
-        raise PermanentError(str(exc)) from exc
-    except BaseException:
-        claim.release()  # the retry sends at once instead of waiting for the lease (the same Message-ID)
-        raise
-    database = services.settings.database
-    one_try = database.connect_timeout + database.pool_timeout + database.handler_query_timeout
-    # Marking it sent waits for a silent database only while the claim would outlast one more try
-    claim.mark_sent(patience=lease - timedelta(seconds=time.monotonic() - claimed) - LEASE_MARGIN - one_try)
-    return {"message_id": message_id, "duplicate": False}
+    if "valid_for" not in payload:
+        return deliver(services, key, draft)
+    user_id, valid_for = user_and_validity(payload)
+
+    def with_link() -> EmailMessage | Skip:
+        # Only the copy holding the claim makes a token, right before it sends: the token lives in the mail alone
+        link = link_for(services.engine, user_id, now=services.clock.now(), valid_for=valid_for,
+                        public_url=services.settings.email.public_url)
+        if not isinstance(link, Link):  # verified (or deactivated) already: a welcome without a link
+            return draft
+        return welcome_message(recipient, name, key=key, sender=sender, now=datetime.now(UTC), link=link)
+
+    return deliver(services, key, draft, with_link)
 
 
-def welcome_message(recipient: str, name: str, *, key: str, sender: str, now: datetime) -> EmailMessage:
+def welcome_message(recipient: str, name: str, *, key: str, sender: str, now: datetime,
+                    link: Link | None = None) -> EmailMessage:
     """The welcome mail to ``recipient``; ValueError when it could not be sent as it is."""
-    address = normalise_email(recipient)
-    if has_encoded_word(address):
-        raise ValueError("the address holds encoded-word syntax (=?...?=)")
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = address
-    message["Subject"] = SUBJECT
-    message["Date"] = format_datetime(now)
-    message["Message-ID"] = message_id(key, sender)
-    message.set_content(f"Hello {name},\n\nyour Flowplane account {address} is ready. Welcome aboard!\n\n— Flowplane\n")
-    try:
-        message.as_bytes()  # now, rather than after a claim on a mail that can never go
-    except email.errors.MessageError as exc:
-        raise ValueError(str(exc)) from exc
-    return message
+    address = address_of(recipient)
+    verify = "" if link is None else f"Please confirm that this address is yours:\n\n{verify_lines(link)}\n"
+    body = f"Hello {name},\n\nyour Flowplane account {address} is ready. Welcome aboard!\n\n{verify}— Flowplane\n"
+    return plain_mail(address, subject=SUBJECT, body=body, key=key, sender=sender, now=now)
 
 
-def message_id(key: str, sender: str) -> str:
-    """The same for every attempt at one mail, so a receiver can tell a resend from a new mail."""
-    _, at, domain = parseaddr(sender)[1].lower().rpartition("@")
-    if not at or not _DOMAIN.fullmatch(domain):
-        domain = FALLBACK_DOMAIN
-    return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@{domain}>"
+def verify_lines(link: Link) -> str:
+    return f"{link.url}\n\nThe link works until {link.expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC.\n"

@@ -1,16 +1,16 @@
 """``data.retention``: delete history older than its retention setting.
 
-Finished workflow runs (with their steps), dead letters, schedule fires and consumers' dedupe records.
-A running run is never touched, however old."""
+Finished workflow runs (with their steps), dead letters, schedule fires, consumers' dedupe records and
+email verification tokens long expired. A running run is never touched, however old."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Delete, Engine, delete, select
 from sqlmodel import col
 
 from app.config import Settings
-from app.db.models import ConsumedMessage, DeadLetter, ScheduleFire, StepRun, WorkflowRun
+from app.db.models import ConsumedMessage, DeadLetter, EmailVerification, ScheduleFire, StepRun, WorkflowRun
 from app.plane.tasks.registry import TaskContext
 from app.workflows.engine import RunStatus
 
@@ -32,12 +32,15 @@ def purge_old(engine: Engine, settings: Settings, now: datetime) -> dict[str, in
                 col(ScheduleFire.scheduled_at) < now - settings.retention.schedule_history)),
             "consumed_messages": _count(connection, delete(ConsumedMessage).where(
                 col(ConsumedMessage.processed_at) < now - settings.retention.consumed_messages)),
+            # Kept a while past expiry, so a late click on a used link still reads "already verified"
+            "email_verifications": _count(connection, delete(EmailVerification).where(
+                col(EmailVerification.expires_at) < now - settings.retention.verification_tokens)),
         }
     return counts
 
 
 def apply_retention(context: TaskContext, payload: dict[str, Any]) -> dict[str, int]:
-    return purge_old(context.services.engine, context.services.settings, datetime.now(UTC))
+    return purge_old(context.services.engine, context.services.settings, context.services.clock.now())
 
 
 def _purge_finished_runs(engine: Engine, cutoff: datetime) -> tuple[int, int]:

@@ -66,7 +66,24 @@ def test_plausible_registrations_succeed_or_name_the_field(client: TestClient[An
         assert {error["field"] for error in response.json()["errors"]} <= {"email", "name", "password"}
 
 
-JSON_ENDPOINTS = ["/api/users", "/api/sessions", "/api/workflows/user_registration/runs"]
+@FUZZ
+@given(body=st.fixed_dictionaries({}, optional={"token": texts | json_values}) | json_values)
+def test_verification_never_fails_on_arbitrary_json(client: TestClient[Any], body: Any) -> None:
+    response = _post(client, "/api/users/verify", body)
+    _assert_clean(response)
+    assert response.status_code in (400, 404, 415, 422)
+
+
+@FUZZ
+@given(token=st.text(st.characters(blacklist_categories=("Cs",)), max_size=300))
+def test_the_verification_page_answers_any_token_with_a_page(client: TestClient[Any], token: str) -> None:
+    response = client.get("/api/users/verify", params={"token": token})
+    assert response.status_code in (404, 422), response.text
+    assert response.headers["content-type"] == "text/html; charset=utf-8" and "Traceback" not in response.text
+
+
+JSON_ENDPOINTS = ["/api/users", "/api/sessions", "/api/users/verify", "/api/events",
+                  "/api/workflows/user_registration/runs"]
 SHAPES = [("[", "]"), ('{"a":', "}"), ('[{"": ', "}]"), ('{"a": [1, "]", ', "]}")]
 
 

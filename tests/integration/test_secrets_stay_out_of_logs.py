@@ -3,6 +3,7 @@
 import io
 import json
 import logging
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -90,3 +91,45 @@ def test_the_access_log_masks_credentials_in_query_strings(container: Container,
     logged = json.dumps(served)
     leaked = [secret for secret in ("t0ken-AAA", "pa55-BBB", "k3y-CCC", "t0ken-DDD") if secret in logged]
     assert leaked == []
+
+
+def _verification_link(container: Container) -> tuple[str, str]:
+    """A registered user's verification token, and its digest."""
+    from datetime import timedelta
+
+    from app.domain.verification import digest
+    from app.handlers.verification_links import issue
+
+    with TestClient(create_app(container)) as client:
+        user_id = client.post("/api/users", json=new_user()).json()["user"]["id"]
+    with container.new_session() as db, db.begin():
+        token = issue(db, uuid.UUID(user_id), container.clock.now(), timedelta(hours=1))
+    return token, digest(token)
+
+
+def test_verification_tokens_never_reach_the_logs(make_settings: Callable[..., Settings],
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    # Given debug logging and SQL echo, a token verified through both doors, and a bad one
+    caplog.set_level(logging.DEBUG)
+    container = build(make_settings(FLOWPLANE_DATABASE__ECHO="true", FLOWPLANE_API__LOG_LEVEL="debug"))
+    token, token_digest = _verification_link(container)
+    with TestClient(create_app(container)) as client:
+        assert client.post("/api/users/verify", json={"token": token}).status_code == 200
+        assert client.get("/api/users/verify", params={"token": token}).status_code == 200
+        assert client.post("/api/users/verify", json={"token": token[:-1] + "!"}).status_code == 422
+    container.close()
+    ours = [record for record in caplog.records if not record.name.startswith(("httpx", "httpcore"))]  # the client's
+    logged = "\n".join(_everything(record) for record in ours)
+    assert "UPDATE email_verifications" in logged  # SQL echo really was on
+    assert [secret for secret in (token, token[:-1], token_digest) if secret in logged] == []
+
+
+def test_the_access_log_masks_the_verification_link(container: Container, logging_as_served: io.StringIO) -> None:
+    token, _ = _verification_link(container)
+    with serving(container) as url, httpx.Client(base_url=url) as http:
+        assert http.get("/api/users/verify", params={"token": token}).status_code == 200
+    lines = [json.loads(line) for line in logging_as_served.getvalue().splitlines()]
+    served = [line for line in lines if not line["logger"].startswith(("httpx", "httpcore"))]
+    access = [line["message"] for line in served if line["logger"] == "uvicorn.access"]
+    assert any("/api/users/verify?token=*** " in message for message in access), access
+    assert token not in json.dumps(served)

@@ -7,7 +7,16 @@ import pytest
 from sqlmodel import Session, select
 
 from app.bootstrap import Container
-from app.db.models import ConsumedMessage, DeadLetter, ScheduleFire, StepRun, WorkflowRun, WorkflowVersion
+from app.db.models import (
+    ConsumedMessage,
+    DeadLetter,
+    EmailVerification,
+    ScheduleFire,
+    StepRun,
+    User,
+    WorkflowRun,
+    WorkflowVersion,
+)
 from app.handlers import retention
 from tests.integration.jobs.conftest import RunTask
 
@@ -31,6 +40,10 @@ def _history(session: Session, name: str, age: timedelta) -> None:
     session.add(ScheduleFire(schedule=name, scheduled_at=at, fired_at=at, replica="r", trigger="cron",
                              outcome="dispatched", target_kind="task"))
     session.add(ConsumedMessage(consumer="analytics", message_id=name, processed_at=at))
+    user = User(email=f"{name}@example.com", name=name, password_hash="x", created_at=at)
+    session.add(user)
+    session.flush()
+    session.add(EmailVerification(token_digest=name, user_id=user.id, created_at=at - DAY, expires_at=at))
 
 
 def test_only_old_finished_history_goes(container: Container, run_task: RunTask,
@@ -48,9 +61,10 @@ def test_only_old_finished_history_goes(container: Container, run_task: RunTask,
         _history(session, "recent", 13 * DAY)
 
     assert run_task("data.retention", {}) == {"workflow_runs": 3, "step_runs": 4, "dead_letters": 1,
-                                              "schedule_fires": 1, "consumed_messages": 1}
+                                              "schedule_fires": 1, "consumed_messages": 1, "email_verifications": 1}
     assert run_task("data.retention", {}) == dict.fromkeys(
-        ["workflow_runs", "step_runs", "dead_letters", "schedule_fires", "consumed_messages"], 0)
+        ["workflow_runs", "step_runs", "dead_letters", "schedule_fires", "consumed_messages", "email_verifications"],
+        0)
 
     with Session(container.engine) as session:
         assert sorted(session.exec(select(WorkflowRun.id)).all()) == sorted(kept)
@@ -58,3 +72,4 @@ def test_only_old_finished_history_goes(container: Container, run_task: RunTask,
         assert session.exec(select(DeadLetter.id)).all() == ["recent"]
         assert session.exec(select(ScheduleFire.schedule)).all() == ["recent"]
         assert session.exec(select(ConsumedMessage.message_id)).all() == ["recent"]
+        assert session.exec(select(EmailVerification.token_digest)).all() == ["recent"]  # expired 13 days ago
