@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session, col, select
 
+from app.audit import record_action
 from app.auth.accounts import Principal
 from app.bootstrap import Container
 from app.db.models import OperatorAction
@@ -153,9 +154,8 @@ def perform(container: Container, principal: Principal, name: str, target: str) 
         log.exception("dashboard action %s on %r failed", name, target)
         done = Done(False, f"unexpected error ({type(exc).__name__})")
     user = principal.user
-    with Session(container.engine) as db, db.begin():
-        db.add(OperatorAction(at=datetime.now(UTC), user_id=user.id, email=user.email, action=name,
-                              target=target[:200], outcome="ok" if done.ok else "failed", detail=done.detail[:2000]))
+    record_action(container.engine, user_id=user.id, email=user.email, action=name, target=target, ok=done.ok,
+                  detail=done.detail)
     log.info("dashboard action %s on %r by %s: %s", name, target, user.email, "ok" if done.ok else "failed")
     return done
 
