@@ -17,8 +17,14 @@ def record_action(engine: Engine, *, user_id: uuid.UUID, email: str, action: str
                   detail: str) -> None:
     """One row, in a transaction of its own: the action's own transaction has committed or failed already."""
     with Session(engine) as db, db.begin():
-        db.add(OperatorAction(at=datetime.now(UTC), user_id=user_id, email=email[:254], action=action[:64],
-                              target=target[:200], outcome="ok" if ok else "failed", detail=detail[:2000]))
+        db.add(OperatorAction(at=datetime.now(UTC), user_id=user_id, email=_text(email, 254),
+                              action=_text(action, 64), target=_text(target, 200), outcome="ok" if ok else "failed",
+                              detail=_text(detail, 2000)))
+
+
+def _text(value: str, limit: int) -> str:
+    # What an operator typed is kept as typed, but for NULs: PostgreSQL text cannot hold them
+    return value.replace("\x00", "\\x00")[:limit]
 
 
 def cli_email() -> str:
