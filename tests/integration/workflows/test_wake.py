@@ -3,6 +3,7 @@ wake endpoint's answers for every role and state, and the operator audit log's r
 
 import getpass
 import json
+import logging
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -182,3 +183,15 @@ def test_the_cli_draws_wait_steps(container: Container, tmp_path: Path, database
     assert "●─ trial  until {{ input.ends_in }}" in lines
     assert "●─ verified  wait_for user.created (match user_id, timeout 2d)" in lines
     assert "└─ after_nap  task email.welcome  <- nap" in lines
+
+
+def test_match_values_never_reach_the_logs(container: Container, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    run_id = start(container, "parked", {"user_id": MARKUP})
+    with TestClient(create_app(container)) as client:
+        admin = login_as(client, container, Role.ADMIN)
+        shown = client.get(f"/api/runs/{run_id}", headers=admin)
+        assert steps_of(shown.json())["verified"]["waiting"]["match"] == {"user_id": MARKUP}
+        assert client.post(f"/api/runs/{run_id}/steps/verified/wake", headers=admin).status_code == 200
+        assert client.post(f"/api/runs/{run_id}/steps/verified/wake", headers=admin).status_code == 409
+    assert "woke" in caplog.text and MARKUP not in caplog.text and "ada</b>" not in caplog.text
