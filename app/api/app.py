@@ -16,6 +16,7 @@ from app.api.bodies import JsonCheckedRequest
 from app.api.events import EventRoutes
 from app.api.health import health, ready
 from app.api.metrics import metrics
+from app.api.nul import RefuseNul
 from app.api.problems import EXCEPTION_HANDLERS
 from app.api.ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from app.api.reports import ReportRoutes
@@ -53,6 +54,7 @@ def create_app(container: Container, limiter: Limiter | None = None) -> Litestar
             "principal": Provide(provide_principal, sync_to_thread=True),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[RefuseNul],
         request_max_body_size=settings.api.max_body_bytes,
         request_class=JsonCheckedRequest,
         openapi_config=OpenAPIConfig(

@@ -8,9 +8,9 @@ from litestar.exceptions import NotFoundException, ServiceUnavailableException
 from litestar.params import FromPath, JSONBody
 from sqlmodel import Session
 
+from app import audit
 from app.api.schemas import PublishedOut, PublishEventRequest
 from app.api.security import operators
-from app.auth import operator_log
 from app.bootstrap import Container
 from app.domain.errors import InvalidFields
 from app.domain.events import InvalidEvent
@@ -62,7 +62,9 @@ class EventRoutes(Controller):
         with db.begin():  # the outbox row and its audit record: both or neither
             message_id = container.plane.publish(data.type, payload, session=db)
             detail = f"message {message_id}" if message_id else "events are off: sent to no consumer"
-            operator_log.record(db, request.state.principal, "event.publish", data.type, ok=True, detail=detail)
+            user = request.state.principal.user
+            audit.add_action(db, user_id=user.id, email=user.email, action="event.publish", target=data.type, ok=True,
+                             detail=detail)
         return PublishedOut(message_id=message_id)
 
     @get("/topology", guards=READ, sync_to_thread=False, summary="Exchanges, queues and bindings")

@@ -1,7 +1,7 @@
 """Request and response bodies: the API's contract, kept apart from the tables."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 from uuid import UUID
 
 import msgspec
@@ -106,3 +106,75 @@ class LoginOut(msgspec.Struct):
 class ReadinessOut(msgspec.Struct):
     status: str
     checks: dict[str, str]
+
+
+# A run as GET /api/runs/{id} answers it. Documentation of what app.workflows.views.run_detail returns (dicts,
+# times as ISO 8601 strings); tests check real answers against it.
+class TimerWaitOut(TypedDict):
+    """A parked timer (`wait`, `until`): the step succeeds at ``until``."""
+
+    until: datetime
+
+
+class EventWaitOut(TypedDict):
+    """A parked `wait_for`: the event it waits for, the payload values it must carry (null when the run's
+    definition is not stored), and when it times out (null: never)."""
+
+    event: str
+    match: dict[str, Any] | None
+    timeout_at: datetime | None
+
+
+class StepOut(TypedDict):
+    id: str
+    kind: str
+    target: str
+    status: str
+    attempts: int
+    task_id: str | None
+    worker: str | None
+    output: dict[str, Any] | None
+    last_error: str | None
+    ready_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime | None
+    due_at: datetime | None
+    awaiting: str | None
+    waiting: TimerWaitOut | EventWaitOut | None  # set while the step is parked, else null
+
+
+class RunOut(TypedDict):
+    id: str
+    workflow: str
+    version: str
+    status: str
+    correlation_id: str | None
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+    input: dict[str, Any]
+    steps: list[StepOut]
+
+
+class TimerWokenOut(TypedDict):
+    """A timer cut short: its due time, and woken true."""
+
+    due_at: datetime
+    woken: bool
+
+
+class EventWokenOut(TypedDict):
+    """An event wait cut short: it counts as timed out."""
+
+    timed_out: bool
+    woken: bool
+
+
+class ProblemOut(TypedDict):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: NotRequired[str]

@@ -1,21 +1,28 @@
-"""Operator endpoints of workflows and their runs: read with the operator role, start and retry with admin."""
+"""Operator endpoints of workflows and their runs: read with the operator role; start, retry and wake with admin."""
 
-from typing import Annotated, Any
+import json
+from typing import Annotated, Any, cast
 
-from litestar import Controller, get, post
+from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
-from litestar.exceptions import NotFoundException, ValidationException
+from litestar.exceptions import ClientException, NotFoundException, ValidationException
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 from sqlmodel import Session
 
 from app.api.paging import Limit
+from app.api.problems import PROBLEM_JSON
+from app.api.schemas import EventWokenOut, ProblemOut, RunOut, TimerWokenOut
 from app.api.security import operators
+from app.audit import record_action
+from app.auth.accounts import Principal
 from app.bootstrap import Container
 from app.workflows.catalogue import UnknownWorkflow
 from app.workflows.engine import RunStatus
 from app.workflows.inputs import InvalidInput
 from app.workflows.runner import RunNotFound
 from app.workflows.views import BadCursor, list_runs, run_detail, workflow_view
+from app.workflows.waking import NoSuchStep, NotWaiting
 
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 READ, CHANGE = [operators(change=False)], [operators(change=True)]
@@ -81,12 +88,40 @@ class RunRoutes(Controller):
             raise ValidationException(extra=[{"key": "cursor", "message": str(exc)}]) from None
         return {"items": items, "next_cursor": following}
 
-    @get("/{run_id:str}", guards=READ, sync_to_thread=True, summary="A run and each of its steps")
-    def show(self, container: NamedDependency[Container], run_id: FromPath[str]) -> dict[str, Any]:
-        detail = run_detail(container.engine, run_id)
+    @get("/{run_id:str}", guards=READ, sync_to_thread=True, summary="A run and each of its steps",
+         description="A parked wait step is `waiting` with `waiting` set: `{until}` for a timer, or "
+                     "`{event, match, timeout_at}` for an event wait (`match`: the payload values it waits for).")
+    def show(self, container: NamedDependency[Container], run_id: FromPath[str]) -> RunOut:
+        detail = run_detail(container.engine, run_id, container.runner.definition)
         if detail is None:
             raise NotFoundException(detail=f"no run {run_id}")
-        return detail
+        return cast(RunOut, detail)
+
+    @post("/{run_id:str}/steps/{step_id:str}/wake", guards=CHANGE, sync_to_thread=True, status_code=200,
+          summary="Cut a parked wait short: a timer succeeds now, an event wait times out now",
+          description="Answers the step's output; the run goes on at once. Recorded in the operator audit log.",
+          responses={404: ResponseSpec(ProblemOut, description="No such run, or no such step in it",
+                                       media_type=PROBLEM_JSON),
+                     409: ResponseSpec(ProblemOut, description="The step is not waiting: not started yet, or over",
+                                       media_type=PROBLEM_JSON)})
+    def wake(self, request: Request, container: NamedDependency[Container],  # type: ignore[type-arg]
+             run_id: FromPath[str], step_id: FromPath[str]) -> TimerWokenOut | EventWokenOut:
+        principal: Principal = request.state.principal  # set by the guard
+
+        def record(ok: bool, detail: str) -> None:
+            record_action(container.engine, user_id=principal.user.id, email=principal.user.email,
+                          action="step.wake", target=f"{run_id}/{step_id}", ok=ok, detail=detail)
+
+        try:
+            output = container.waits.wake(run_id, step_id)
+        except (RunNotFound, NotWaiting) as exc:
+            message = f"no run {run_id}" if isinstance(exc, RunNotFound) else str(exc)
+            record(False, message)
+            if isinstance(exc, NotWaiting) and not isinstance(exc, NoSuchStep):
+                raise ClientException(status_code=409, detail=message) from None
+            raise NotFoundException(detail=message) from None
+        record(True, json.dumps(output))
+        return cast(TimerWokenOut | EventWokenOut, output)
 
     @post("/{run_id:str}/retry", guards=CHANGE, sync_to_thread=True, status_code=202,
           summary="Dispatch dead and cancelled steps again and resume the run")

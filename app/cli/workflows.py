@@ -1,4 +1,4 @@
-"""``flowplane workflows``: validate, show and run workflow definitions; list, inspect and retry runs."""
+"""``flowplane workflows``: validate, show and run workflow definitions; list, inspect, retry and wake runs."""
 
 import json
 import sys
@@ -113,13 +113,47 @@ def runs(ctx: CliContext, workflow: str | None, status: str | None, limit: int) 
 @click.argument("run_id")
 @pass_context
 def inspect(ctx: CliContext, run_id: str) -> None:
-    """A run: its steps' status, attempts, timestamps, errors and outputs."""
+    """A run as JSON: its steps' status, attempts, timestamps, errors, outputs and what parked waits wait for
+    (also said in words on stderr)."""
     from app.workflows.views import run_detail
+    from app.workflows.waiting import describe
 
-    detail = run_detail(ctx.container.engine, run_id)
+    container = ctx.container
+    detail = run_detail(container.engine, run_id, container.runner.definition)
     if detail is None:
         raise click.ClickException(f"no run {run_id}")
     echo_json(detail)
+    now = container.clock.now()
+    for step in detail["steps"]:
+        if step["waiting"]:
+            click.echo(f"{step['id']}: {describe(step['waiting'], now)}", err=True)
+
+
+@workflows.command("wake")
+@click.argument("run_id")
+@click.argument("step_id")
+@pass_context
+def wake(ctx: CliContext, run_id: str, step_id: str) -> None:
+    """Cut STEP_ID's wait short: a timer succeeds now, an event wait times out now; prints the step's output.
+    Recorded in the operator audit log as cli:<your login>."""
+    from app.audit import CLI_USER_ID, cli_email, record_action
+    from app.workflows.runner import RunNotFound
+    from app.workflows.waking import NotWaiting
+
+    container = ctx.container
+
+    def record(ok: bool, detail: str) -> None:
+        record_action(container.engine, user_id=CLI_USER_ID, email=cli_email(), action="step.wake",
+                      target=f"{run_id}/{step_id}", ok=ok, detail=detail)
+
+    try:
+        output = container.waits.wake(run_id, step_id)
+    except (RunNotFound, NotWaiting) as exc:
+        message = f"no run {run_id}" if isinstance(exc, RunNotFound) else str(exc)
+        record(False, message)
+        raise click.ClickException(message) from None
+    record(True, json.dumps(output))
+    echo_json(output)
 
 
 @workflows.command("retry")

@@ -1,5 +1,6 @@
 """What an admin can do from the dashboard: one table, action name -> what it does; each one recorded."""
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -7,6 +8,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session, col, select
 
+from app.audit import record_action
 from app.auth.accounts import Principal
 from app.bootstrap import Container
 from app.db.models import OperatorAction
@@ -14,6 +16,7 @@ from app.plane.events.inspect import EventInspector, inspector_for
 from app.plane.tasks.inspect import TaskInspector
 from app.scheduling.catalogue import UnknownSchedule
 from app.workflows.runner import RunNotFound
+from app.workflows.waking import NotWaiting
 
 log = logging.getLogger(__name__)
 BULK_LIMIT = 500  # dead tasks retried per click: a bulk action must not hold a request for minutes
@@ -70,6 +73,19 @@ def _run_retry(container: Container, target: str) -> str:
     except RunNotFound:
         raise ActionFailed(f"no run {target}") from None
     return f"retried steps: {', '.join(steps) or 'none'}"
+
+
+def _step_wake(container: Container, target: str) -> str:
+    run_id, _, step_id = target.partition("/")
+    if not run_id or not step_id:
+        raise ActionFailed(f"expected RUN/STEP, got {target!r}")
+    try:
+        output = container.waits.wake(run_id, step_id)
+    except RunNotFound:
+        raise ActionFailed(f"no run {run_id}") from None
+    except NotWaiting as exc:
+        raise ActionFailed(str(exc)) from None
+    return f"woken: {json.dumps(output)}"
 
 
 def _consumer(container: Container, name: str) -> str:
@@ -129,6 +145,7 @@ ACTIONS: dict[str, Action] = {
     "queue.pause": _queue_pause,
     "queue.resume": _queue_resume,
     "run.retry": _run_retry,
+    "step.wake": _step_wake,
     "consumer.requeue_dead": _events_requeue,
     "consumer.purge_dead": _events_purge,
     "schedule.trigger": _schedule_trigger,
@@ -153,9 +170,8 @@ def perform(container: Container, principal: Principal, name: str, target: str) 
         log.exception("dashboard action %s on %r failed", name, target)
         done = Done(False, f"unexpected error ({type(exc).__name__})")
     user = principal.user
-    with Session(container.engine) as db, db.begin():
-        db.add(OperatorAction(at=datetime.now(UTC), user_id=user.id, email=user.email, action=name,
-                              target=target[:200], outcome="ok" if done.ok else "failed", detail=done.detail[:2000]))
+    record_action(container.engine, user_id=user.id, email=user.email, action=name, target=target, ok=done.ok,
+                  detail=done.detail)
     log.info("dashboard action %s on %r by %s: %s", name, target, user.email, "ok" if done.ok else "failed")
     return done
 

@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from app.workflows.draw import depths
+from app.workflows.draw import depths, label
 from app.workflows.spec import Workflow
 
 NODE_W, NODE_H, GAP_X, GAP_Y, PAD = 180, 48, 60, 24, 12
@@ -12,10 +12,11 @@ NODE_W, NODE_H, GAP_X, GAP_Y, PAD = 180, 48, 60, 24, 12
 @dataclass(frozen=True)
 class Node:
     id: str
-    label: str  # kind and target
+    label: str  # what it does (draw.label), or for a parked wait what it waits for
     x: int
     y: int
     status: str  # a step status, or "definition" when no run is drawn
+    parked: str = ""  # a wait that has started: what it waits for, in words (the node's tooltip)
 
 
 @dataclass(frozen=True)
@@ -37,17 +38,22 @@ class Dag:
     node_height: int = NODE_H
 
 
-def layout(workflow: Workflow, statuses: Mapping[str, str] | None = None) -> Dag:
+def layout(workflow: Workflow, statuses: Mapping[str, str] | None = None,
+           parked: Mapping[str, tuple[str, str]] | None = None) -> Dag:
+    """``parked``: step -> (a few words for the box, the whole sentence) for waits that have started."""
     levels = depths(workflow)
+    parked = parked or {}
     rows: dict[int, int] = {}
     nodes: dict[str, Node] = {}
     for step in workflow.steps:
         level = levels.get(step.id, 0)
         row = rows.get(level, 0)
         rows[level] = row + 1
-        nodes[step.id] = Node(id=step.id, label=f"{step.kind} {step.target}", x=PAD + level * (NODE_W + GAP_X),
+        words, sentence = parked.get(step.id, (label(step), ""))
+        nodes[step.id] = Node(id=step.id, label=words, x=PAD + level * (NODE_W + GAP_X),
                               y=PAD + row * (NODE_H + GAP_Y),
-                              status=(statuses or {}).get(step.id, "waiting" if statuses is not None else "definition"))
+                              status=(statuses or {}).get(step.id, "waiting" if statuses is not None else "definition"),
+                              parked=sentence)
     edges = [Edge(nodes[before].x + NODE_W, nodes[before].y + NODE_H // 2, node.x, node.y + NODE_H // 2, False)
              for step in workflow.steps for before in step.after
              if before in nodes and (node := nodes[step.id])]

@@ -13,6 +13,7 @@ from app.dashboard.actions import events, recent, tasks
 from app.db.models import WorkflowRun
 from app.plane.tasks.inspect import SCAN_LIMIT, STATES
 from app.scheduling.views import schedule_view
+from app.workflows import waiting
 from app.workflows.engine import RunStatus
 from app.workflows.views import run_detail, run_summary, workflow_view
 
@@ -90,17 +91,21 @@ def runs_page(container: Container, workflow: str, status: str, since: str, offs
 
 
 def run_page(container: Container, run_id: str) -> dict[str, Any] | None:
-    detail = run_detail(container.engine, run_id)
+    detail = run_detail(container.engine, run_id, container.runner.definition)
     if detail is None:
         return None
+    now = container.clock.now()  # the time waits count to (tests move it)
     statuses = {step["id"]: step["status"] for step in detail["steps"]}
+    parked = {step["id"]: waiting.describe(step["waiting"], now) for step in detail["steps"] if step["waiting"]}
     try:
         with Session(container.engine) as db:
             workflow = container.runner.definition(db, detail["version"])
-        dag: dag_svg.Dag | None = dag_svg.layout(workflow, statuses)
+        boxes = {step["id"]: (waiting.short(step["waiting"]), parked[step["id"]])
+                 for step in detail["steps"] if step["waiting"]}
+        dag: dag_svg.Dag | None = dag_svg.layout(workflow, statuses, boxes)
     except LookupError:
         dag = None
-    return {"run": detail, "dag": dag, "timeline": timeline.lay_out(detail["steps"])}
+    return {"run": detail, "dag": dag, "timeline": timeline.lay_out(detail["steps"], now, parked), "parked": parked}
 
 
 def workflows_page(container: Container) -> dict[str, Any]:

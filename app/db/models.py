@@ -271,7 +271,7 @@ class Report(SQLModel, table=True):
 
 
 class OperatorAction(SQLModel, table=True):
-    """Who did what from the dashboard: one row per retry, delete, purge, pause, resume, requeue or trigger."""
+    """The operator audit log (app/audit.py): one row per dashboard action, and per wake from the API or CLI."""
 
     __tablename__ = "operator_actions"
 

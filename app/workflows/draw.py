@@ -2,7 +2,8 @@
 
 from collections.abc import Mapping
 
-from app.workflows.spec import Workflow
+from app.durations import format_duration
+from app.workflows.spec import Step, Workflow
 
 
 def depths(workflow: Workflow) -> dict[str, int]:
@@ -27,6 +28,19 @@ def depths(workflow: Workflow) -> dict[str, int]:
     return depth
 
 
+def label(step: Step) -> str:
+    """What a step does, in a few words: ``task email.welcome``, ``wait 3d``, ``until {{ input.ends_at }}``,
+    ``wait_for user.email_verified (match user_id, timeout 48h)``."""
+    if step.kind == "wait":
+        # `until` keeps the template as written: what it renders to differs from run to run
+        return f"wait {step.target}" if step.until is None else f"until {getattr(step.until, 'source', '…')}"
+    if step.kind == "wait_for":
+        terms = [f"match {', '.join(step.match_fields)}"] if step.match_fields else []
+        terms += [f"timeout {format_duration(step.timeout)}"] if step.timeout is not None else []
+        return f"wait_for {step.target}" + (f" ({', '.join(terms)})" if terms else "")
+    return f"{step.kind} {step.target}"
+
+
 def draw(workflow: Workflow, statuses: Mapping[str, str] | None = None) -> str:
     """Lines like ``[1] welcome_email  task email.welcome  <- announce`` grouped by depth."""
     levels = depths(workflow)
@@ -41,6 +55,6 @@ def draw(workflow: Workflow, statuses: Mapping[str, str] | None = None) -> str:
             condition = f"  if {step.when.source}" if step.when is not None else ""
             compensation = "  (compensation)" if step.id in workflow.compensations else ""
             failure = f"  on failure: {step.on_failure}" if step.on_failure != "fail_run" else ""
-            lines.append(f"    {'└─' if step.after else '●─'} {step.id}  {step.kind} {step.target}"
+            lines.append(f"    {'└─' if step.after else '●─'} {step.id}  {label(step)}"
                          f"{waits}{condition}{compensation}{failure}{status}")
     return "\n".join(lines)

@@ -3,6 +3,7 @@
 import base64
 import binascii
 import json
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -13,9 +14,12 @@ from sqlmodel import Session, col, select
 from app.db.models import StepRun, WorkflowRun
 from app.durations import format_duration
 from app.workflows.catalogue import Rejected
+from app.workflows.engine import StepState, StepStatus
+from app.workflows.parking import render_match
 from app.workflows.spec import Step, Workflow
 
 MAX_CURSOR = 512  # one this API returns is about 120 characters
+Definition = Callable[[Session, str], Workflow]  # a run's pinned version: WorkflowRunner.definition
 
 
 class BadCursor(ValueError):
@@ -54,17 +58,49 @@ def run_summary(run: WorkflowRun) -> dict[str, Any]:
             "finished_at": _iso(run.finished_at)}
 
 
-def step_view(row: StepRun) -> dict[str, Any]:
+def _parked(row: StepRun) -> bool:
+    return row.status == StepStatus.WAITING.value and (row.due_at is not None or row.awaiting is not None)
+
+
+def waiting_view(row: StepRun, match: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """What a parked step waits for: ``{"until": iso}`` (a timer), or ``{"event": type, "match": {...},
+    "timeout_at": iso | None}`` (match None when the run's definition is not at hand); None if it is not parked."""
+    if not _parked(row):
+        return None
+    if row.awaiting is not None:
+        return {"event": row.awaiting, "match": match, "timeout_at": _iso(row.due_at)}
+    return {"until": _iso(row.due_at)}
+
+
+def step_view(row: StepRun, match: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"id": row.step_id, "kind": row.kind, "target": row.target, "status": row.status,
             "attempts": row.attempts, "task_id": row.task_id, "worker": row.worker,
             "output": json.loads(row.output) if row.output else None, "last_error": row.error,
             "ready_at": _iso(row.ready_at), "started_at": _iso(row.started_at),
             "finished_at": _iso(row.finished_at), "updated_at": _iso(row.updated_at),
             # a parked wait: when it falls due (its timer, or its time-out), and the event it waits for
-            "due_at": _iso(row.due_at), "awaiting": row.awaiting}
+            "due_at": _iso(row.due_at), "awaiting": row.awaiting, "waiting": waiting_view(row, match)}
 
 
-def run_detail(engine: Engine, run_id: str) -> dict[str, Any] | None:
+def _matches(db: Session, definition: Definition | None, run: WorkflowRun,
+             rows: Sequence[StepRun]) -> dict[str, dict[str, Any]]:
+    """Parked event waits' match values, rendered again from the run's pinned definition (only a digest is
+    stored)."""
+    awaiting = [row for row in rows if _parked(row) and row.awaiting is not None]
+    if not awaiting or definition is None:
+        return {}
+    try:
+        workflow = definition(db, run.version)
+        states = {row.step_id: StepState(StepStatus(row.status), json.loads(row.output) if row.output else None)
+                  for row in rows}
+        inputs = json.loads(run.input)
+        return {row.step_id: render_match(workflow.step(row.step_id), inputs, states) for row in awaiting}
+    except LookupError:  # the version is not stored, or lacks the step: shown without its values
+        return {}
+
+
+def run_detail(engine: Engine, run_id: str, definition: Definition | None = None) -> dict[str, Any] | None:
+    """The run and its steps; pass ``definition`` (the runner's) to show parked event waits' match values."""
     with Session(engine) as db:
         run = db.get(WorkflowRun, run_id)
         if run is None:
@@ -72,7 +108,9 @@ def run_detail(engine: Engine, run_id: str) -> dict[str, Any] | None:
         rows = db.exec(select(StepRun).where(StepRun.run_id == run_id)).all()
         order = {step_id: index for index, step_id in enumerate(_step_order(rows))}
         steps = sorted(rows, key=lambda row: order[row.step_id])
-        return {**run_summary(run), "input": json.loads(run.input), "steps": [step_view(row) for row in steps]}
+        matches = _matches(db, definition, run, steps)
+        return {**run_summary(run), "input": json.loads(run.input),
+                "steps": [step_view(row, matches.get(row.step_id)) for row in steps]}
 
 
 def _step_order(rows: Any) -> list[str]:

@@ -26,6 +26,10 @@ class NotWaiting(LookupError):
     """The step is not parked (it has not started waiting, or it is over)."""
 
 
+class NoSuchStep(NotWaiting):
+    """The run has no step of that id (a NotWaiting too: callers that need not tell them apart don't)."""
+
+
 class Waits:
     def __init__(self, runner: WorkflowRunner) -> None:
         self.runner = runner
@@ -75,7 +79,7 @@ class Waits:
             loaded, workflow = self.runner.lock(db, run_id)
             row = loaded.steps.get(step_id)
             if row is None:
-                raise NotWaiting(f"run {run_id} has no step {step_id!r}")
+                raise NoSuchStep(f"run {run_id} has no step {step_id!r}")
             if not parking.is_parked(row):
                 raise NotWaiting(f"step {step_id!r} of run {run_id} is not waiting (it is {row.status})")
             now = self.runner.clock.now()

@@ -1,6 +1,7 @@
 """One real server (`flowplane api` + a worker) and one logged-in Chromium context, shared by the browser tests."""
 
 import os
+import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from app.workflows.views import run_detail
 from tests.conftest import ROOT
 from tests.e2e.processes import environment, poll, start, wait_until_serving
 from tests.integration.accounts import PASSWORD, new_user
+from tests.integration.workflows.parked import PARKED
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = ROOT / "tests" / "artifacts" / "screenshots"
@@ -54,6 +56,11 @@ class Server:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     require_chromium()
     directory = tmp_path_factory.mktemp("dashboard")
+    flows = directory / "workflows"  # the repository's workflows, and one whose runs park at once
+    flows.mkdir()
+    for definition in (ROOT / "workflows").glob("*.toml"):
+        shutil.copy(definition, flows)
+    (flows / "parked.toml").write_text(PARKED)
     port = free_port()
     env = environment(
         PYTHONPATH=str(ROOT),
@@ -66,6 +73,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         FLOWPLANE_EMAIL__MAIL_DIR=f"{directory}/mail",
         FLOWPLANE_SCHEDULER__REPORTS_DIR=f"{directory}/reports",
         FLOWPLANE_SCHEDULER__DIRECTORY=str(ROOT / "schedules"),
+        FLOWPLANE_WORKFLOWS__DIRECTORY=str(flows),
         FLOWPLANE_API__PORT=str(port),
     )
     container = build(load_settings(environ={k: v for k, v in env.items() if k.startswith("FLOWPLANE_")}))

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import urllib.parse
 from typing import Any
 
 import pytest
@@ -139,3 +140,16 @@ def test_dashboard_pages_never_fail_on_any_query(client: TestClient[Any], contai
         response = client.get(path, params={**params, "offset": offset})
         assert response.status_code < 500, response.text
         assert "text/html" in response.headers["content-type"]
+
+
+path_texts = st.text(st.characters(exclude_categories=["Cs"]), max_size=80)  # a URL carries no lone surrogate
+
+
+@FUZZ
+@given(run_id=path_texts, step_id=path_texts)
+def test_waking_any_step_of_any_run_never_fails(client: TestClient[Any], admin: dict[str, str], run_id: str,
+                                                step_id: str) -> None:
+    path = f"/api/runs/{urllib.parse.quote(run_id, safe='')}/steps/{urllib.parse.quote(step_id, safe='')}/wake"
+    response = client.post(path, headers=admin)
+    _assert_clean(response)
+    assert response.status_code in (400, 404, 405)  # 400: a NUL; 405: an empty id leaves another route's path

@@ -21,7 +21,7 @@ def _targets(container: Container) -> dict[str, str]:
     """A real target for each action, so a refusal is not a 'not found' in disguise."""
     task_id = container.plane.enqueue("sessions.cleanup", {}, eta=datetime(2100, 1, 1, tzinfo=UTC)).id
     consumer = next(iter(container.topology.consumers))
-    return {"task.retry": task_id, "task.delete": task_id, "run.retry": "some-run",
+    return {"task.retry": task_id, "task.delete": task_id, "run.retry": "some-run", "step.wake": "some-run/nap",
             "consumer.requeue_dead": consumer, "consumer.purge_dead": consumer,
             "schedule.trigger": "session_cleanup", "schedule.pause": "session_cleanup",
             "schedule.resume": "session_cleanup"}

@@ -67,3 +67,20 @@ def test_a_running_step_reaches_now_and_an_unstarted_run_has_no_timeline() -> No
     drawn = lay_out([_step("a", 0, 1, None, "running")], now=START + timedelta(seconds=2))
     assert drawn is not None and drawn.lanes[0].work_x + drawn.lanes[0].work_width == LABEL + PLOT
     assert lay_out([_step("a", None, None, None, "waiting")]) is None
+
+
+def test_a_parked_wait_is_marked_in_the_dag_and_on_the_timeline() -> None:
+    workflow = load_text('name = "w"\n\n[[steps]]\nid = "nap"\nwait = "3d"\n\n[[steps]]\nid = "then"\n'
+                         'event = "user.created"\nafter = ["nap"]\npayload = { user_id = "u" }\n', "w.toml",
+                         tasks=[], events=["user.created"])
+    dag = layout(workflow, {"nap": "waiting", "then": "waiting"},
+                 {"nap": ("until 2026-12-05 12:00", "waits until 2026-12-05 12:00 UTC (in 3 d)")})
+    nap, then = dag.nodes
+    assert (nap.label, nap.parked) == ("until 2026-12-05 12:00", "waits until 2026-12-05 12:00 UTC (in 3 d)")
+    assert (then.label, then.parked) == ("event user.created", "")  # waiting for `nap`: not parked
+    assert [node.label for node in layout(workflow).nodes] == ["wait 3d", "event user.created"]
+    steps = [_step("nap", 0, None, None, "waiting"), _step("then", None, None, None, "waiting")]
+    drawn = lay_out(steps, now=START + timedelta(seconds=10), parked={"nap": "waits until …"})
+    assert drawn is not None
+    [lane] = drawn.lanes
+    assert lane.parked == "waits until …" and (lane.wait_x, lane.wait_x + lane.wait_width) == (LABEL, LABEL + PLOT)
