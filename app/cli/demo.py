@@ -1,7 +1,9 @@
-"""`flowplane demo`: walk a registration through the system (starting it if it is not running) and print
-the registration workflow's timeline: each step, where it ran, how long it waited and took."""
+"""`flowplane demo`: walk a registration through the system (starting it if it is not running): register,
+read the verification link from the welcome mail, follow it, and print the registration workflow's timeline:
+each step, where it ran, how long it waited (the wait for the click included) and took."""
 
 import json
+import re
 import signal
 import subprocess
 import time
@@ -93,13 +95,17 @@ def _ms(start: str | None, end: str | None) -> str:
 
 
 def timeline(run: dict[str, Any]) -> list[str]:
+    name = max([4, *(len(step["id"]) for step in run["steps"])]) + 2
+    what = max([4, *(len(f"{step['kind']} {step['target']}") for step in run["steps"])]) + 2
     lines = [f"run {run['id']}: {run['workflow']} {run['status']} in {_ms(run['created_at'], run['finished_at'])}",
-             f"  {'step':<20}{'what':<32}{'where':<28}{'waited':>10}{'took':>10}  status"]
+             f"  {'step':<{name}}{'what':<{what}}{'where':<28}{'waited':>10}{'took':>10}  status"]
     for step in run["steps"]:
-        where = step["worker"] or ("the outbox -> event plane" if step["kind"] == "event" else "-")
+        where = step["worker"] or {"event": "the outbox -> event plane", "wait_for": "parked: no process",
+                                   "wait": "parked: no process"}.get(step["kind"], "-")
         waited = _ms(run["created_at"], step["started_at"] or step["ready_at"])
-        took = _ms(step["started_at"], step["finished_at"])
-        lines.append(f"  {step['id']:<20}{step['kind'] + ' ' + step['target']:<32}{where:<28}{waited:>10}"
+        took = _ms(step["started_at"] or step["ready_at"], step["finished_at"]) if step["kind"].startswith("wait") \
+            else _ms(step["started_at"], step["finished_at"])
+        lines.append(f"  {step['id']:<{name}}{step['kind'] + ' ' + step['target']:<{what}}{where:<28}{waited:>10}"
                      f"{took:>10}  {step['status']} (attempts: {step['attempts']})")
     return lines
 
@@ -120,6 +126,47 @@ def demo(ctx: CliContext, url: str | None, seconds: float, start: bool) -> None:
     if not ok:
         raise SystemExit(1)
     click.echo("the whole registration ran: API -> outbox -> task plane + event plane -> effects")
+
+
+def _verify(base: str, settings: Any, email: str, seconds: float) -> bool:
+    """Follow the welcome mail's link, as the user would: what the run waits for before it goes on."""
+    if settings.email.backend != "file":
+        click.echo(f"  the verification link went to {email} over SMTP: follow it (the run waits for it), or run "
+                   f"`flowplane events publish user.email_verified '{{...}}'`")
+        return True
+    found: list[str] = []
+
+    def link() -> str | None:  # says where the link is, never the token itself
+        token = _link(Path(settings.email.mail_dir), email)
+        if token:
+            found.append(token)
+        return f"in the mail to {email}" if token else None
+
+    if _wait("verification link", link, seconds, "is `flowplane worker` running?") is None:
+        return False
+    token = found[-1]
+    try:
+        verified = _call(f"{base}/api/users/verify", "POST", {"token": token})
+    except urllib.error.HTTPError as exc:
+        raise click.ClickException(f"the link was refused: {exc.code} {exc.read().decode(errors='replace')}") from None
+    click.echo(f"  ok   POST {base}/api/users/verify: {verified['email']} verified at {verified['email_verified_at']}")
+    return True
+
+
+def _link(directory: Path, recipient: str) -> str | None:
+    """The token of the verification link in the newest mail to ``recipient`` (shown shortened)."""
+    from email import policy
+    from email.parser import BytesParser
+
+    for path in sorted(directory.glob("*.eml"), key=lambda found: found.stat().st_mtime_ns, reverse=True):
+        message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+        body = message.get_body(("plain",))
+        if str(message["To"]) != recipient or body is None:
+            continue
+        found = re.search(r"/api/users/verify\?token=([\w-]+)", body.get_content())
+        if found:
+            return found.group(1)
+    return None
 
 
 def _walk(ctx: CliContext, base: str, seconds: float) -> bool:
@@ -162,6 +209,8 @@ def _walk(ctx: CliContext, base: str, seconds: float) -> bool:
         return ", ".join(sorted(applied)) if len(applied) == 3 else None
 
     try:
+        if not _verify(base, settings, email, seconds):
+            return False
         status = _wait("registration run finished", finished, seconds, "is `flowplane worker` running?")
         run = run_detail(engine, login["workflow_run_id"])
         for line in timeline(run) if run else []:

@@ -63,8 +63,10 @@ def test_demo_starts_what_it_needs_shows_the_run_and_stops_it(tmp_path: Path) ->
     lines = demo.stdout.splitlines()
     assert any(line.startswith("run ") and "user_registration succeeded in" in line for line in lines)
     steps = {line.split()[0]: line for line in lines if line.startswith("  ") and "(attempts:" in line}
-    assert set(steps) == {"announce", "welcome_email", "record_onboarding"}
-    assert all("succeeded" in line for line in steps.values())
+    verified_path = {"announce", "welcome_email", "await_verification", "announce_verified", "record_onboarding"}
+    assert set(steps) == verified_path | {"remind", "await_after_reminder", "expire", "announce_expired"}
+    assert all(("succeeded" if step in verified_path else "skipped") in line for step, line in steps.items())
+    assert "ok   verification link: in the mail to" in demo.stdout and "/api/users/verify: demo-" in demo.stdout
     assert f"read it in {tmp_path.resolve()}/var/mail/" in demo.stdout
     assert "stopped what the demo started" in demo.stdout
     assert "Finished server process" in (tmp_path / "var" / "demo-up.log").read_text()

@@ -123,7 +123,7 @@ def test_workflow_runs_by_status_and_schedule_fires(make_container: Callable[...
         samples = scrape(client)
 
     assert value(samples, "flowplane_workflow_runs", workflow="user_registration", status="running") == 1
-    assert value(samples, "flowplane_workflow_steps", workflow="user_registration") == 3
+    assert value(samples, "flowplane_workflow_steps", workflow="user_registration") == 9
     assert value(samples, "flowplane_workflow_steps", workflow="user_registration", step="record_onboarding",
                  status="waiting") == 1
     assert value(samples, "flowplane_schedule_fires", schedule="session_cleanup", outcome="dispatched") == 1

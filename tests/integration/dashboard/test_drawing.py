@@ -6,14 +6,35 @@ from app.dashboard.charts import per_minute
 from app.dashboard.dag_svg import GAP_X, NODE_W, PAD, layout
 from app.dashboard.timeline import LABEL, PLOT, lay_out
 from app.workflows.loader import load_text
-from tests.conftest import ROOT
 
 START = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
 
+# A fixed three-step workflow (the shape registration had before it waited for verification): the arithmetic
+# below is about columns and edges, not about the shipped file.
+THREE_STEPS = """name = "three"
+
+[input]
+user_id = "str"
+
+[[steps]]
+id = "announce"
+event = "user.created"
+payload = { user_id = "{{ input.user_id }}", email = "a@example.com", name = "A" }
+
+[[steps]]
+id = "welcome_email"
+task = "email.welcome"
+
+[[steps]]
+id = "record_onboarding"
+task = "users.record_onboarding"
+after = ["welcome_email"]
+"""
+
+
 def _registration():  # type: ignore[no-untyped-def]
-    path = ROOT / "workflows" / "user_registration.toml"
-    return load_text(path.read_text(), str(path), tasks=["email.welcome", "users.record_onboarding"],
+    return load_text(THREE_STEPS, "three.toml", tasks=["email.welcome", "users.record_onboarding"],
                      events=["user.created"])
 
 

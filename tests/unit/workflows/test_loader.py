@@ -8,8 +8,8 @@ from app.workflows.loader import Problem, WorkflowInvalid, load_file, load_text,
 from app.workflows.spec import InputType, Retry
 
 EXAMPLE = Path(__file__).parents[3] / "workflows" / "user_registration.toml"
-TASKS = frozenset({"email.welcome", "users.record_onboarding"})
-EVENTS = frozenset({"user.created"})
+TASKS = frozenset({"email.welcome", "users.record_onboarding", "email.verification_reminder", "users.expire"})
+EVENTS = frozenset({"user.created", "user.email_verified", "user.verified", "user.expired"})
 
 HEAD = """name = "flow"
 
@@ -41,18 +41,31 @@ def test_the_example_file_loads() -> None:
     assert workflow.version == hashlib.sha256(EXAMPLE.read_bytes()).hexdigest()
     assert workflow.source == EXAMPLE.read_text(encoding="utf-8") and workflow.path == str(EXAMPLE)
     assert [field.type for field in workflow.inputs] == [InputType.UUID, InputType.EMAIL, InputType.STR]
-    announce, welcome, record = workflow.steps
-    assert (announce.kind, announce.target, announce.line) == ("event", "user.created", 10)
+    steps = {step.id: step for step in workflow.steps}
+    assert [(step.id, step.kind) for step in workflow.steps] == [
+        ("announce", "event"), ("welcome_email", "task"), ("await_verification", "wait_for"), ("remind", "task"),
+        ("await_after_reminder", "wait_for"), ("expire", "task"), ("announce_expired", "event"),
+        ("announce_verified", "event"), ("record_onboarding", "task")]
+    announce, welcome = steps["announce"], steps["welcome_email"]
+    assert (announce.target, announce.line) == ("user.created", 10)
     assert announce.headers is not None and announce.headers.render({}) == {"source": "registration"}
-    assert (welcome.kind, welcome.priority, welcome.delay, welcome.timeout) == ("task", "high", timedelta(seconds=1),
-                                                                               timedelta(seconds=30))
+    assert (welcome.priority, welcome.delay, welcome.timeout) == ("high", timedelta(seconds=1), timedelta(seconds=30))
     assert welcome.retry == Retry(8, "exponential", timedelta(seconds=2), timedelta(minutes=10), "full")
     assert welcome.unique is not None and welcome.unique.ttl == timedelta(hours=24)
     assert welcome.unique.key.render({"input": {"user_id": "u1"}}) == "welcome:u1"
-    assert record.after == ("welcome_email",) and record.when is not None
-    context = {"input": {"user_id": "u1"}, "steps": {"welcome_email": {"output": {"message_id": "m"}}}}
-    assert record.when.evaluate(context) is True
-    assert record.payload is not None and record.payload.render(context) == {"user_id": "u1", "message_id": "m"}
+    assert welcome.payload is not None and welcome.payload.render({"input": {}})["valid_for"] == "48h"
+    first, second = steps["await_verification"], steps["await_after_reminder"]
+    assert (first.target, first.timeout, first.match_fields) == ("user.email_verified", timedelta(hours=48),
+                                                                 ("user_id",))
+    assert (second.timeout, second.after) == (timedelta(days=5), ("remind",))
+    verified = {"input": {"user_id": "u1"}, "steps": {"await_verification": {"output": {"timed_out": False}},
+                                                      "await_after_reminder": {"output": {}}}}
+    timed_out = {"input": {"user_id": "u1"}, "steps": {"await_verification": {"output": {"timed_out": True}},
+                                                       "await_after_reminder": {"output": {"timed_out": True}}}}
+    for step_id, on_verified in (("remind", False), ("announce_verified", True), ("record_onboarding", True)):
+        when = steps[step_id].when
+        assert when is not None and when.evaluate(verified) is on_verified, step_id
+        assert when.evaluate(timed_out) is not on_verified, step_id
     assert workflow.compensations == frozenset()
 
 
