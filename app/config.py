@@ -165,6 +165,9 @@ class RetentionSettings(Section):
                                         "this (a redelivery later than that would be applied again).")
     verification_tokens: Duration = Field(timedelta(days=30), description="Email verification tokens this long "
                                           "past their expiry (a click on an older link then reads 'unknown').")
+    awaited_events: Duration = Field(timedelta(days=30), description="Published events some workflow waits for, "
+                                     "kept so a wait that parks after its event still finds it: a run whose wait "
+                                     "parks later than this after its event misses it and waits for the next.")
 
 
 class EmailSettings(Section):

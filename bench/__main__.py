@@ -207,7 +207,17 @@ def main() -> None:
     parser.add_argument("--only-events", action="store_true", help="skip the task-plane runs")
     parser.add_argument("--workflows", type=int, default=500, help="runs per workflow throughput run (0 skips it)")
     parser.add_argument("--only-workflows", action="store_true", help="run the workflow figures alone")
+    parser.add_argument("--parked", type=int, default=100_000, help="runs parked for the waits figures (0 skips)")
+    parser.add_argument("--due", type=int, default=10_000, help="timers falling due at once")
+    parser.add_argument("--only-waits", action="store_true", help="run the waits figures alone")
     args = parser.parse_args()
+
+    if args.only_waits or (args.parked and not (args.only_events or args.only_workflows)):
+        from bench import waits
+
+        waits.report(args.parked, args.due)
+        if args.only_waits:
+            return
 
     if args.events and not args.only_workflows:
         from bench import events

@@ -1,7 +1,7 @@
 """``data.retention``: delete history older than its retention setting.
 
-Finished workflow runs (with their steps), dead letters, schedule fires, consumers' dedupe records and
-email verification tokens long expired. A running run is never touched, however old."""
+Finished workflow runs (with their steps), dead letters, schedule fires, consumers' dedupe records,
+email verification tokens long expired and old awaited events (signals). A running run is never touched, however old."""
 
 from datetime import datetime
 from typing import Any
@@ -13,6 +13,7 @@ from app.config import Settings
 from app.db.models import ConsumedMessage, DeadLetter, EmailVerification, ScheduleFire, StepRun, WorkflowRun
 from app.plane.tasks.registry import TaskContext
 from app.workflows.engine import RunStatus
+from app.workflows.parking import forget_signals
 
 FINISHED = (RunStatus.SUCCEEDED.value, RunStatus.FAILED.value)
 BATCH = 500  # runs per transaction: locks stay short however much history has piled up
@@ -35,6 +36,7 @@ def purge_old(engine: Engine, settings: Settings, now: datetime) -> dict[str, in
             # Kept a while past expiry, so a late click on a used link still reads "already verified"
             "email_verifications": _count(connection, delete(EmailVerification).where(
                 col(EmailVerification.expires_at) < now - settings.retention.verification_tokens)),
+            "workflow_signals": forget_signals(connection, now - settings.retention.awaited_events),
         }
     return counts
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, insert, select, text
+from sqlalchemy import Connection, Select, Table, delete, func, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -99,17 +99,24 @@ def record_signal(connection: Connection, event_type: str, key: str, message_id:
 
 def parked_on(connection: Connection, event_type: str, key: str) -> list[tuple[str, str]]:
     """(run, step) of each step parked for this event and key: one index probe."""
-    rows = connection.execute(select(STEPS.c.run_id, STEPS.c.step_id).where(
-        STEPS.c.awaiting == event_type, STEPS.c.match_key == key, STEPS.c.status == StepStatus.WAITING.value))
-    return [(run_id, step_id) for run_id, step_id in rows]
+    return [(run_id, step_id) for run_id, step_id in connection.execute(parked_on_query(event_type, key))]
+
+
+def parked_on_query(event_type: str, key: str) -> Select[tuple[str, str]]:
+    return select(STEPS.c.run_id, STEPS.c.step_id).where(
+        STEPS.c.awaiting == event_type, STEPS.c.match_key == key, STEPS.c.status == StepStatus.WAITING.value)
 
 
 def due(connection: Connection, now: datetime, limit: int) -> list[tuple[str, str]]:
     """(run, step) of parked steps whose timer or time-out has come, oldest first: an index range."""
-    rows = connection.execute(select(STEPS.c.run_id, STEPS.c.step_id)
-                              .where(STEPS.c.due_at <= now, STEPS.c.status == StepStatus.WAITING.value)
-                              .order_by(STEPS.c.due_at).limit(limit))
-    return [(run_id, step_id) for run_id, step_id in rows]
+    return [(run_id, step_id) for run_id, step_id in connection.execute(due_query(now, limit))]
+
+
+def due_query(now: datetime, limit: int) -> Select[tuple[str, str]]:
+    # The status through a function: SQLite would otherwise walk every waiting step by the status index.
+    waiting = func.coalesce(STEPS.c.status, "") == StepStatus.WAITING.value
+    return select(STEPS.c.run_id, STEPS.c.step_id).where(STEPS.c.due_at <= now, waiting).order_by(
+        STEPS.c.due_at).limit(limit)
 
 
 def forget_signals(connection: Connection, older_than: datetime) -> int:

@@ -81,7 +81,7 @@ def test_demo_starts_what_it_needs_shows_the_run_and_stops_it(tmp_path: Path) ->
 def test_an_admin_made_on_the_command_line_can_log_in(tmp_path: Path) -> None:
     port = closed_port()
     env = environment(FLOWPLANE_API__PORT=str(port), FLOWPLANE_API__FORWARDED_ALLOW_IPS="*",
-                      FLOWPLANE_AUTH__LOGIN_RATE_LIMIT="2/minute")
+                      FLOWPLANE_AUTH__LOGIN_RATE_LIMIT="2/hour")
     created = subprocess.run([FLOWPLANE, "users", "create", "Root@Example.com", "--role", "admin"], cwd=tmp_path,
                              env=env, input="an admin password\n", capture_output=True, text=True, timeout=60)
     assert created.returncode == 0, created.stderr

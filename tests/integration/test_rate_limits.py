@@ -24,11 +24,11 @@ from tests.servers import REDIS_URL, RUN_ID, closed_port, require
 @pytest.mark.parametrize(("path", "setting"), [("/api/users", "REGISTER"), ("/api/sessions", "LOGIN")])
 def test_the_limit_answers_429_with_retry_after(make_settings: Callable[..., Settings], path: str,
                                                 setting: str) -> None:
-    # Given a limit of 3 per minute on the endpoint
-    container = build(make_settings(**{f"FLOWPLANE_AUTH__{setting}_RATE_LIMIT": "3/minute"}))
+    # Given a limit of 3 an hour on the endpoint (an hour: the fixed window must not roll over mid-test)
+    container = build(make_settings(**{f"FLOWPLANE_AUTH__{setting}_RATE_LIMIT": "3/hour"}))
     with TestClient(create_app(container)) as client:
         body = new_user() if setting == "REGISTER" else {"email": "x@example.com", "password": PASSWORD}
-        # When one client makes a fourth request within the minute
+        # When one client makes a fourth request within the hour
         statuses = [client.post(path, json={**body, "email": f"{i}{body['email']}"}).status_code
                     for i in range(4)]
         # Then the first three are handled and the fourth is refused with a usable Retry-After
@@ -36,7 +36,7 @@ def test_the_limit_answers_429_with_retry_after(make_settings: Callable[..., Set
         assert statuses[3] == 429
         refused = client.post(path, json=body)
         assert refused.status_code == 429
-        assert 1 <= int(refused.headers["retry-after"]) <= 60
+        assert 1 <= int(refused.headers["retry-after"]) <= 3600
         assert refused.json()["title"] == "Too Many Requests"
         # And the other endpoint keeps its own allowance
         other = "/api/sessions" if setting == "REGISTER" else "/api/users"
@@ -47,7 +47,7 @@ def test_the_limit_answers_429_with_retry_after(make_settings: Callable[..., Set
 def test_redis_limiter_is_shared_by_replicas() -> None:
     require("redis")
     prefix = f"fp-test-{RUN_ID}-{uuid.uuid4().hex[:6]}:"
-    rate = Rate(5, timedelta(minutes=1))
+    rate = Rate(5, timedelta(hours=1))  # an hour: the window must not roll over mid-test
 
     async def scenario() -> list[Any]:
         replicas = [RedisLimiter(REDIS_URL, prefix), RedisLimiter(REDIS_URL, prefix)]
@@ -60,12 +60,12 @@ def test_redis_limiter_is_shared_by_replicas() -> None:
     decisions = asyncio.run(scenario())
     try:
         assert [d.allowed for d in decisions[:7]] == [True] * 5 + [False] * 2
-        assert all(1 <= d.retry_after <= 60 for d in decisions[5:7])
+        assert all(1 <= d.retry_after <= 3600 for d in decisions[5:7])
         assert decisions[7].allowed
     finally:
         client = Redis.from_url(REDIS_URL)
         keys = list(client.scan_iter(f"{prefix}*"))
-        assert keys and all(0 < client.ttl(key) <= 61 for key in keys)
+        assert keys and all(0 < client.ttl(key) <= 3601 for key in keys)
         client.delete(*keys)
         client.close()
 
@@ -73,7 +73,7 @@ def test_redis_limiter_is_shared_by_replicas() -> None:
 def test_while_redis_is_down_each_replica_limits_on_its_own() -> None:
     async def scenario() -> list[bool]:
         limiter = RedisLimiter(f"redis://127.0.0.1:{closed_port()}/0", "fp-test:")
-        decisions = [await limiter.hit("login:x", Rate(1, timedelta(minutes=1))) for _ in range(2)]
+        decisions = [await limiter.hit("login:x", Rate(1, timedelta(hours=1))) for _ in range(2)]
         await limiter.close()
         return [decision.allowed for decision in decisions]
 
@@ -81,8 +81,8 @@ def test_while_redis_is_down_each_replica_limits_on_its_own() -> None:
 
 
 def test_one_client_has_one_budget_however_its_address_is_spelt(make_settings: Callable[..., Settings]) -> None:
-    # Given a login limit of 2 a minute, and the API behind a trusted proxy (127.0.0.1, the default)
-    container = build(make_settings(FLOWPLANE_AUTH__LOGIN_RATE_LIMIT="2/minute"))
+    # Given a login limit of 2 an hour, and the API behind a trusted proxy (127.0.0.1, the default)
+    container = build(make_settings(FLOWPLANE_AUTH__LOGIN_RATE_LIMIT="2/hour"))
     body = {"email": "nobody@example.com", "password": PASSWORD}
     try:
         with serving(container) as url, httpx.Client(base_url=url) as http:

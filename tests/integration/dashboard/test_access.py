@@ -98,7 +98,7 @@ def test_logging_in_again_gives_a_new_csrf_token(container: Container, as_role: 
 
 
 def test_the_login_form_spends_the_login_rate_limit(make_settings: Callable[..., Settings]) -> None:
-    container = build(make_settings(FLOWPLANE_AUTH__LOGIN_RATE_LIMIT="2/minute"))
+    container = build(make_settings(FLOWPLANE_AUTH__LOGIN_RATE_LIMIT="2/hour"))
     try:
         with TestClient(create_app(container)) as client:
             form = login_form(client, "x@example.com", "wrong password")

@@ -15,6 +15,7 @@ from app.db.models import (
     StepRun,
     User,
     WorkflowRun,
+    WorkflowSignal,
     WorkflowVersion,
 )
 from app.handlers import retention
@@ -44,6 +45,8 @@ def _history(session: Session, name: str, age: timedelta) -> None:
     session.add(user)
     session.flush()
     session.add(EmailVerification(token_digest=name, user_id=user.id, created_at=at - DAY, expires_at=at))
+    session.add(WorkflowSignal(event_type="user.email_verified", match_key=name, message_id=name, payload="{}",
+                               created_at=at))
 
 
 def test_only_old_finished_history_goes(container: Container, run_task: RunTask,
@@ -61,10 +64,11 @@ def test_only_old_finished_history_goes(container: Container, run_task: RunTask,
         _history(session, "recent", 13 * DAY)
 
     assert run_task("data.retention", {}) == {"workflow_runs": 3, "step_runs": 4, "dead_letters": 1,
-                                              "schedule_fires": 1, "consumed_messages": 1, "email_verifications": 1}
+                                              "schedule_fires": 1, "consumed_messages": 1, "email_verifications": 1,
+                                              "workflow_signals": 1}
     assert run_task("data.retention", {}) == dict.fromkeys(
-        ["workflow_runs", "step_runs", "dead_letters", "schedule_fires", "consumed_messages", "email_verifications"],
-        0)
+        ["workflow_runs", "step_runs", "dead_letters", "schedule_fires", "consumed_messages", "email_verifications",
+         "workflow_signals"], 0)
 
     with Session(container.engine) as session:
         assert sorted(session.exec(select(WorkflowRun.id)).all()) == sorted(kept)
@@ -73,3 +77,4 @@ def test_only_old_finished_history_goes(container: Container, run_task: RunTask,
         assert session.exec(select(ScheduleFire.schedule)).all() == ["recent"]
         assert session.exec(select(ConsumedMessage.message_id)).all() == ["recent"]
         assert session.exec(select(EmailVerification.token_digest)).all() == ["recent"]  # expired 13 days ago
+        assert session.exec(select(WorkflowSignal.match_key)).all() == ["recent"]
