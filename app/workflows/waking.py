@@ -19,6 +19,7 @@ from app.workflows.spec import Step, Workflow
 from app.workflows.waits import iso, match_key
 
 log = logging.getLogger(__name__)
+FIRE_TOGETHER = 50  # due steps woken in one transaction
 _WAKING = "flowplane_waking"  # events published during a wake, handled after it in the same transaction
 
 
@@ -49,16 +50,37 @@ class Waits:
         with Session(self.runner.engine) as db:
             due = parking.due(db.connection(), now, batch)
         fired = 0
-        for run_id, step_id in due:
-            with Session(self.runner.engine, expire_on_commit=False) as db, db.begin():
-                loaded, workflow = self.runner.lock(db, run_id)
+        # A few runs per transaction (one commit for them all), locked in run-id order as every waker locks
+        # them, so two sweepers, or a sweep and an event, wait for each other and never deadlock.
+        ordered = sorted(due)
+        for start in range(0, len(ordered), FIRE_TOGETHER):
+            chunk = ordered[start:start + FIRE_TOGETHER]
+            try:
+                fired += self._fire(chunk, now)
+            except Exception:
+                log.warning("waking %d due steps together failed; waking them one by one", len(chunk), exc_info=True)
+                for run_id, step_id in chunk:  # one bad run must not hold back the others
+                    try:
+                        fired += self._fire([(run_id, step_id)], now)
+                    except Exception:
+                        log.exception("could not wake step %s of run %s; the next sweep tries again", step_id, run_id)
+        return fired, len(due)
+
+    def _fire(self, chunk: list[tuple[str, str]], now: datetime) -> int:
+        fired = 0
+        with Session(self.runner.engine, expire_on_commit=False) as db, db.begin():
+            for run_id, step_id in chunk:
+                try:
+                    loaded, workflow = self.runner.lock(db, run_id)
+                except RunNotFound:
+                    continue  # deleted meanwhile
                 row = loaded.steps.get(step_id)
                 if row is None or not parking.is_parked(row) or row.due_at is None or row.due_at > now:
                     continue  # woken meanwhile, by its event or another sweeper
                 step = workflow.step(step_id)
                 self._wake(db, loaded, workflow, step, _timed_out(step, row.due_at, woken=False), now)
                 fired += 1
-        return fired, len(due)
+        return fired
 
     def on_published(self, db: Session, envelope: Envelope) -> None:
         """A plane hook: wake what waits for this event, in the publishing transaction."""
@@ -100,7 +122,7 @@ class Waits:
             key = match_key(envelope.type, {field: envelope.payload[field] for field in fields})
             parking.record_signal(connection, envelope.type, key, envelope.id, envelope.payload, now)
             parking.serialise_on(connection, key)
-            for run_id, step_id in parking.parked_on(connection, envelope.type, key):
+            for run_id, step_id in sorted(parking.parked_on(connection, envelope.type, key)):
                 try:
                     loaded, workflow = self.runner.lock(db, run_id)
                 except RunNotFound:

@@ -94,7 +94,11 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def world(backend: str, tmp_path: Path) -> Iterator[PlaneWorld]:
+def world(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[PlaneWorld]:
+    if "database_url" in request.fixturenames:
+        # Set up first, so torn down last: its schema is dropped only once the worker processes are gone
+        # (dropped under a live worker, DROP SCHEMA and the worker's statements can deadlock).
+        request.getfixturevalue("database_url")
     prefix = f"fp-test-{RUN_ID}-{uuid.uuid4().hex[:6]}:"
     env = {
         **TEST_ENV,

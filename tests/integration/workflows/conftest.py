@@ -11,6 +11,10 @@ from app.workflows.views import run_detail
 from tests.e2e.processes import poll
 from tests.integration.tasks.conftest import backend, world  # noqa: F401  (fixtures)
 
+# The two setups people run, for the slow tests with real workers: Redis + PostgreSQL (production) and
+# SQLite for both (the embedded default). As ("backend", "database_url") with indirect=True.
+PRODUCTION_AND_EMBEDDED = [("redis", "postgresql"), ("sqlite", "sqlite")]
+
 
 def finished_run(container: Container, run_id: str, timeout: float = 30) -> dict[str, Any]:
     """The run once it has succeeded or failed."""

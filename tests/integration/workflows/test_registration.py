@@ -24,7 +24,7 @@ from app.workflows.views import run_detail
 from tests.e2e.processes import poll
 from tests.integration.accounts import login_as, new_user
 from tests.integration.tasks.conftest import PlaneWorld
-from tests.integration.workflows.conftest import finished_run
+from tests.integration.workflows.conftest import PRODUCTION_AND_EMBEDDED, finished_run
 from tests.servers import closed_port
 
 
@@ -55,6 +55,7 @@ def _registered(world: PlaneWorld, database_url: str, monkeypatch: pytest.Monkey
     return FileOffsetClock(clock_file)
 
 
+@pytest.mark.parametrize(("backend", "database_url"), PRODUCTION_AND_EMBEDDED, indirect=True)
 def test_a_user_who_verifies_finishes_the_registration(world: PlaneWorld, database_url: str,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     _registered(world, database_url, monkeypatch)
@@ -89,6 +90,7 @@ def test_a_user_who_verifies_finishes_the_registration(world: PlaneWorld, databa
     assert len(_links(world)) == 1  # one mail: no reminder
 
 
+@pytest.mark.parametrize(("backend", "database_url"), PRODUCTION_AND_EMBEDDED, indirect=True)
 def test_a_user_who_verifies_after_the_reminder(world: PlaneWorld, database_url: str,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     clock = _registered(world, database_url, monkeypatch)
@@ -114,6 +116,7 @@ def test_a_user_who_verifies_after_the_reminder(world: PlaneWorld, database_url:
     assert (steps["announce_verified"]["status"], steps["expire"]["status"]) == ("succeeded", "skipped")
 
 
+@pytest.mark.parametrize(("backend", "database_url"), PRODUCTION_AND_EMBEDDED, indirect=True)
 def test_a_user_who_never_verifies_is_expired(world: PlaneWorld, database_url: str,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     clock = _registered(world, database_url, monkeypatch)

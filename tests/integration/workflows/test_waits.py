@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlmodel import Session
+from sqlalchemy import update
+from sqlmodel import Session, col
 
 from app.bootstrap import Container, build
 from app.config import Settings
+from app.db.models import StepRun, WorkflowRun
 from app.workflows.views import run_detail
 from app.workflows.waking import NotWaiting
 from tests.integration.workflows.conftest import start, write_workflow
@@ -104,6 +106,23 @@ def test_a_timer_parks_and_fires_once_its_time_has_come(waiting: Container, cloc
     nap = steps(waiting, run_id)["nap"]
     assert nap["status"] == "succeeded" and nap["output"]["woken"] is False and nap["due_at"] is None
     assert waiting.waits.fire_due() == 0  # fired once
+
+
+def test_many_timers_fire_in_batches_and_one_broken_run_holds_back_none(waiting: Container,
+                                                                       clock: MovingClock) -> None:
+    # Given 120 parked timers (several transactions' worth), one of whose runs cannot be advanced
+    runs = [start(waiting, "waiting", {"user_id": f"u{n}"}) for n in range(120)]
+    broken = sorted(runs)[10]  # in the first batch of due steps
+    with Session(waiting.engine) as db, db.begin():
+        db.execute(update(WorkflowRun).where(col(WorkflowRun.id) == broken).values(input="{not json"))
+    # When their time comes
+    clock.advance(timedelta(days=3))
+    # Then every other timer fires, once, and the broken one stays parked for the next sweep
+    assert waiting.waits.fire_due() == 119
+    assert waiting.waits.fire_due() == 0
+    assert all(steps(waiting, run)["nap"]["status"] == "succeeded" for run in runs if run != broken)
+    with Session(waiting.engine) as db:
+        assert db.get(StepRun, (broken, "nap")).status == "waiting"  # type: ignore[union-attr]
 
 
 def test_an_event_wakes_its_wait_in_the_publishing_transaction(waiting: Container) -> None:

@@ -16,7 +16,7 @@ from app.clock import TEST_CLOCK, FileOffsetClock
 from app.db.models import StepRun, WorkflowRun
 from tests.e2e.processes import poll
 from tests.integration.tasks.conftest import PlaneWorld
-from tests.integration.workflows.conftest import start, write_workflow
+from tests.integration.workflows.conftest import PRODUCTION_AND_EMBEDDED, start, write_workflow
 
 PARKED = """name = "parked"
 
@@ -55,7 +55,7 @@ def _count(world: PlaneWorld, *where: object) -> int:
         return int(db.execute(select(func.count()).select_from(StepRun).where(*where)).scalar_one())
 
 
-@pytest.mark.parametrize("backend", ["redis", "sqlite"], indirect=True)
+@pytest.mark.parametrize(("backend", "database_url"), PRODUCTION_AND_EMBEDDED, indirect=True)
 def test_parked_runs_outlive_every_process_and_finish_once(world: PlaneWorld, database_url: str, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     # Given 1,000 runs parked on a timer and an event wait, and a worker running
