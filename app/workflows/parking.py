@@ -102,7 +102,7 @@ def parked_on(connection: Connection, event_type: str, key: str) -> list[tuple[s
     return [(run_id, step_id) for run_id, step_id in connection.execute(parked_on_query(event_type, key))]
 
 
-def parked_on_query(event_type: str, key: str) -> Select[tuple[str, str]]:
+def parked_on_query(event_type: str, key: str) -> Select[Any]:
     return select(STEPS.c.run_id, STEPS.c.step_id).where(
         STEPS.c.awaiting == event_type, STEPS.c.match_key == key, STEPS.c.status == StepStatus.WAITING.value)
 
@@ -112,7 +112,7 @@ def due(connection: Connection, now: datetime, limit: int) -> list[tuple[str, st
     return [(run_id, step_id) for run_id, step_id in connection.execute(due_query(now, limit))]
 
 
-def due_query(now: datetime, limit: int) -> Select[tuple[str, str]]:
+def due_query(now: datetime, limit: int) -> Select[Any]:
     # The status through a function: SQLite would otherwise walk every waiting step by the status index.
     waiting = func.coalesce(STEPS.c.status, "") == StepStatus.WAITING.value
     return select(STEPS.c.run_id, STEPS.c.step_id).where(STEPS.c.due_at <= now, waiting).order_by(
