@@ -100,8 +100,9 @@ def timeline(run: dict[str, Any]) -> list[str]:
     lines = [f"run {run['id']}: {run['workflow']} {run['status']} in {_ms(run['created_at'], run['finished_at'])}",
              f"  {'step':<{name}}{'what':<{what}}{'where':<28}{'waited':>10}{'took':>10}  status"]
     for step in run["steps"]:
-        where = step["worker"] or {"event": "the outbox -> event plane", "wait_for": "parked: no process",
-                                   "wait": "parked: no process"}.get(step["kind"], "-")
+        where = step["worker"] or ("-" if step["status"] in ("skipped", "cancelled") else {
+            "event": "the outbox -> event plane", "wait_for": "parked: no process", "wait": "parked: no process",
+        }.get(step["kind"], "-"))  # a step that never ran went nowhere
         waited = _ms(run["created_at"], step["started_at"] or step["ready_at"])
         took = _ms(step["started_at"] or step["ready_at"], step["finished_at"]) if step["kind"].startswith("wait") \
             else _ms(step["started_at"], step["finished_at"])
