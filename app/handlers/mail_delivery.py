@@ -89,10 +89,10 @@ def deliver(services: Services, key: str, draft: EmailMessage, compose: Compose 
     except BaseException:
         claim.release()  # the retry sends at once instead of waiting for the lease (the same Message-ID)
         raise
-    database = services.settings.database
-    one_try = database.connect_timeout + database.pool_timeout + database.handler_query_timeout
-    # Marking it sent waits for a silent database only while the claim would outlast one more try
-    claim.mark_sent(patience=lease - timedelta(seconds=time.monotonic() - claimed) - LEASE_MARGIN - one_try)
+    # Marking it sent waits for a silent database for the rest of the lease: giving up sooner only hands the
+    # mail to a retry, which sends it again once the lease lapses; while the database is silent no other copy
+    # can take the claim over, and once it answers this copy marks the mail sent first.
+    claim.mark_sent(patience=lease - timedelta(seconds=time.monotonic() - claimed) - LEASE_MARGIN)
     return {"message_id": message_id, "duplicate": False}
 
 
