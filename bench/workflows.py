@@ -330,8 +330,8 @@ class CpuUse:
         return f"{parts}; cores {self.share():.0%} busy"
 
 
-def _cpu_snapshot(worker: int) -> dict[int, tuple[str, float]]:
-    """pid -> (group, CPU seconds so far) for this process, the worker's process tree and the servers."""
+def _cpu_snapshot(workers: tuple[int, ...]) -> dict[int, tuple[str, float]]:
+    """pid -> (group, CPU seconds so far) for this process, the workers' process trees and the servers."""
     stats: dict[int, tuple[str, int, float]] = {}
     tick = os.sysconf("SC_CLK_TCK")
     for entry in Path("/proc").iterdir():
@@ -341,7 +341,7 @@ def _cpu_snapshot(worker: int) -> dict[int, tuple[str, float]]:
             text = (entry / "stat").read_text()
             comm, fields = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
             stats[int(entry.name)] = (comm, int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
-    tree, grew = {worker}, True
+    tree, grew = set(workers), True
     while grew:
         grew = False
         for pid, (_, parent, _) in stats.items():
@@ -357,10 +357,12 @@ def _cpu_snapshot(worker: int) -> dict[int, tuple[str, float]]:
 
 
 @contextmanager
-def cpu_use(worker: int) -> Iterator[CpuUse]:
-    use, before, began = CpuUse(), _cpu_snapshot(worker), time.perf_counter()
+def cpu_use(*workers: int) -> Iterator[CpuUse]:
+    """CPU used while the block runs: this process, the trees of ``workers`` (the engine's worker processes),
+    each server, and everything else."""
+    use, before, began = CpuUse(), _cpu_snapshot(workers), time.perf_counter()
     yield use
-    after, use.elapsed = _cpu_snapshot(worker), time.perf_counter() - began
+    after, use.elapsed = _cpu_snapshot(workers), time.perf_counter() - began
     for group in ("bench", "worker", *SERVERS.values(), "all"):
         use.seconds[group] = sum(seconds - before.get(pid, (group, 0.0))[1]
                                  for pid, (name, seconds) in after.items() if name == group)
