@@ -1,5 +1,12 @@
 """Event plane figures: confirmed publishing and acked consuming, the plane against raw Kombu on the same
-RabbitMQ, with a persistent 3-queue fan-out."""
+RabbitMQ, with a persistent 3-queue fan-out.
+
+Two raw baselines each side, so every ratio says which one it is against:
+  publishing  raw Kombu waiting for each confirm (``confirm_publish``), and raw Kombu waiting once per batch of
+              200 (``confirm_select`` by hand, as ``EventPublisher.publish_batch`` does, with the same batch size)
+  consuming   raw Kombu acking each message, and raw Kombu acking every ``prefetch // 2``-th message with
+              ``multiple`` (the size of the plane consumer's batch), the remainder when the queue goes quiet
+"""
 
 import os
 import statistics
@@ -7,6 +14,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -17,6 +25,8 @@ from kombu.entity import Exchange, Queue
 from kombu.messaging import Producer
 
 RABBITMQ_URL = os.environ.get("BENCH_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
+BATCH = 200  # events per publish_batch call (and the relay's batch): the batched raw baseline waits as often
+IDLE = 0.01  # the plane's consumer applies (and acks) a partial batch after 10 ms without a delivery; so does raw
 
 
 def _raw_topology(prefix: str) -> tuple[Exchange, list[Queue]]:
@@ -25,21 +35,72 @@ def _raw_topology(prefix: str) -> tuple[Exchange, list[Queue]]:
                       for name in ("analytics", "crm", "audit")]
 
 
+def _delete(queues: Iterable[str], exchanges: Iterable[str]) -> None:
+    """On a connection of its own: the one that failed (or was interrupted mid-frame) may be unusable."""
+    with Connection(RABBITMQ_URL) as connection:
+        channel = connection.channel()
+        for name in queues:
+            channel.queue_delete(name)
+        for name in exchanges:
+            channel.exchange_delete(name)
+
+
 def raw_publish(count: int) -> float:
+    """Messages per second raw Kombu publishes, waiting for each one's confirm."""
     prefix = f"bench-raw-{uuid.uuid4().hex[:6]}-"
     exchange, queues = _raw_topology(prefix)
-    with Connection(RABBITMQ_URL, transport_options={"confirm_publish": True}) as connection:
-        channel = connection.channel()
-        for queue in queues:
-            queue(channel).declare()
-        producer = Producer(channel, exchange=exchange)
-        started = time.perf_counter()
-        for index in range(count):
-            producer.publish({"n": index}, routing_key="user.created", delivery_mode=2, mandatory=True)
-        elapsed = time.perf_counter() - started
-        for queue in queues:
-            channel.queue_delete(queue.name)
-        channel.exchange_delete(exchange.name)
+    try:
+        with Connection(RABBITMQ_URL, transport_options={"confirm_publish": True}) as connection:
+            channel = connection.channel()
+            for queue in queues:
+                queue(channel).declare()
+            producer = Producer(channel, exchange=exchange)
+            started = time.perf_counter()
+            for index in range(count):
+                producer.publish({"n": index}, routing_key="user.created", delivery_mode=2, mandatory=True)
+            elapsed = time.perf_counter() - started
+    finally:
+        _delete([queue.name for queue in queues], [exchange.name])
+    return count / elapsed
+
+
+def raw_publish_batched(count: int, batch: int = BATCH) -> float:
+    """Messages per second raw Kombu publishes ``batch`` at a time, waiting once for each batch's confirms: the
+    raw equivalent of ``EventPublisher.publish_batch`` (confirm mode selected by hand, the transport's own
+    per-message wait off, acks counted from ``basic_ack``; every publish is persistent and mandatory)."""
+    prefix = f"bench-rawbatch-{uuid.uuid4().hex[:6]}-"
+    exchange, queues = _raw_topology(prefix)
+    confirmed, nacked = [0], [0]
+
+    def on_ack(delivery_tag: int, multiple: bool) -> None:
+        confirmed[0] = max(confirmed[0], delivery_tag)
+
+    def on_nack(delivery_tag: int, multiple: bool) -> None:
+        nacked[0] += 1
+        confirmed[0] = max(confirmed[0], delivery_tag)
+
+    try:
+        with Connection(RABBITMQ_URL) as connection:  # no confirm_publish: publish() does not wait
+            channel = connection.channel()
+            for queue in queues:
+                queue(channel).declare()
+            channel.confirm_select()
+            channel.events["basic_ack"].add(on_ack)
+            channel.events["basic_nack"].add(on_nack)
+            producer = Producer(channel, exchange=exchange)
+            tag = 0
+            started = time.perf_counter()
+            for start in range(0, count, batch):
+                for index in range(start, min(count, start + batch)):
+                    producer.publish({"n": index}, routing_key="user.created", delivery_mode=2, mandatory=True)
+                tag += min(batch, count - start)
+                while confirmed[0] < tag:
+                    connection.drain_events(timeout=5)
+            elapsed = time.perf_counter() - started
+    finally:
+        _delete([queue.name for queue in queues], [exchange.name])
+    if nacked[0]:
+        raise RuntimeError(f"the broker nacked {nacked[0]} raw publish(es)")
     return count / elapsed
 
 
@@ -63,13 +124,70 @@ def raw_consume(queue: Queue, prefetch: int) -> float:
     return count / elapsed
 
 
-def plane(count: int, batch: int = 200) -> tuple[float, float, float, float, float]:
-    """Rates of publish_batch, the relay from the outbox, raw Kombu consuming one of the plane's queues, the
-    audit consumer and a no-op consumer."""
+def raw_consume_multiple(queue: Queue, prefetch: int, every: int) -> float:
+    """Messages per second raw Kombu drains ``queue`` at, acking every ``every``-th delivery with ``multiple``
+    (which settles all before it on the channel) and the remainder after ``IDLE`` without a delivery: the plane
+    consumer's ack pattern without its transaction and dedupe record. Same messages as ``raw_consume``."""
+    with Connection(RABBITMQ_URL, heartbeat=0) as connection:
+        count = int(connection.channel().queue_declare(queue.name, passive=True).message_count)
+        received, quiet = 0, 0.0
+        unacked: Any = None  # the last delivery not yet covered by a multiple ack
+
+        def on_message(body: object, message: Any) -> None:
+            nonlocal received, unacked, quiet
+            received += 1
+            quiet = 0.0
+            if received % every == 0:
+                message.ack(multiple=True)
+                unacked = None
+            else:
+                unacked = message
+
+        started = time.perf_counter()
+        with connection.Consumer([queue], callbacks=[on_message], prefetch_count=prefetch, accept=["json"]):
+            while received < count:
+                try:
+                    connection.drain_events(timeout=IDLE)
+                except TimeoutError:
+                    if unacked is not None:  # idle: flush the remainder
+                        unacked.ack(multiple=True)
+                        unacked = None
+                    quiet += IDLE
+                    if quiet > 5:
+                        raise
+            if unacked is not None:
+                unacked.ack(multiple=True)
+        elapsed = time.perf_counter() - started
+    return count / elapsed
+
+
+def _fill_side_queue(side_topology: Any, count: int) -> None:
+    """Untimed: ``count`` events into a queue of their own through the plane's own publisher, so the queue holds
+    the same messages (bytes, properties, queue arguments) as the plane's CRM queue without a 4th queue on the
+    timed fan-out."""
+    from app.plane.envelope import Envelope
+    from app.plane.events.publisher import EventPublisher
+
+    payload = {"user_id": "u", "email": "u@example.com", "name": "U"}
+    publisher = EventPublisher(RABBITMQ_URL, side_topology)
+    try:
+        for start in range(0, count, BATCH):
+            events: list[tuple[Envelope, dict[str, Any]]] = [
+                (Envelope(kind="event", type="user.created", payload=payload), {})
+                for _ in range(min(BATCH, count - start))]
+            assert not publisher.publish_batch(events)
+    finally:
+        publisher.close()
+
+
+def plane(count: int, batch: int = BATCH) -> tuple[float, float, float, float, float, float]:
+    """Rates of publish_batch, the relay from the outbox, raw Kombu consuming one of the plane's queues (acking
+    each message), raw Kombu consuming a copy of it (multiple acks), the audit consumer and a no-op consumer."""
     from app.bootstrap import build, services
     from app.config import load_settings
     from app.handlers.catalogue import CONSUMERS
     from app.plane.envelope import Envelope
+    from app.plane.events.topology import build_topology
 
     with tempfile.TemporaryDirectory() as directory:
         prefix = f"bench-plane-{uuid.uuid4().hex[:6]}-"
@@ -78,6 +196,11 @@ def plane(count: int, batch: int = 200) -> tuple[float, float, float, float, flo
             "FLOWPLANE_DATABASE__URL": f"sqlite:///{Path(directory)}/bench.db",
             "FLOWPLANE_TASKS__SQLITE_PATH": f"{directory}/tasks.db", "FLOWPLANE_API__LOG_LEVEL": "warning",
             "FLOWPLANE_EVENTS__CRM_FAKE_PATH": f"{directory}/crm.db"})
+        # A one-queue copy of the CRM subscription under its own exchange, for the second raw consumer
+        side_settings = settings.model_copy(
+            update={"rabbitmq": settings.rabbitmq.model_copy(update={"prefix": f"{prefix}side-"})})
+        crm = next(spec for spec in CONSUMERS if spec.name == "crm")
+        side_topology = build_topology(side_settings, [crm.binding])
         container = build(settings)
         try:
             payload = {"user_id": "u", "email": "u@example.com", "name": "U"}
@@ -100,8 +223,12 @@ def plane(count: int, batch: int = 200) -> tuple[float, float, float, float, flo
 
             # 2 * count messages wait in each queue now: raw Kombu drains the CRM queue, the audit consumer its own,
             # and the analytics queue is drained with a no-op handler: the plane's own cost (transaction, dedupe
-            # record, batched ack).
-            raw_rate = raw_consume(container.topology.consumers["crm"].main, container.settings.events.prefetch)
+            # record, batched ack). The side queue gets as many of the same messages, for raw multiple acks.
+            _fill_side_queue(side_topology, 2 * count)
+            prefetch = container.settings.events.prefetch
+            raw_rate = raw_consume(container.topology.consumers["crm"].main, prefetch)
+            raw_multiple_rate = raw_consume_multiple(side_topology.consumers["crm"].main, prefetch,
+                                                     max(1, prefetch // 2))
             audit = next(spec for spec in CONSUMERS if spec.name == "audit")
             audit_rate = _consume(container, audit, services(settings))
             analytics = next(spec for spec in CONSUMERS if spec.name == "analytics")
@@ -111,15 +238,10 @@ def plane(count: int, batch: int = 200) -> tuple[float, float, float, float, flo
         finally:  # whatever failed, the run's queues and exchanges go
             with Connection(RABBITMQ_URL) as connection:
                 channel = connection.channel()
-                for queues in container.topology.consumers.values():
-                    for q in (queues.main, queues.retry, queues.dead):
-                        channel.queue_delete(q.name)
-                channel.exchange_delete(container.topology.exchange.name)
-                channel.exchange_delete(container.topology.dead_exchange.name)
+                container.topology.delete(channel)
+                side_topology.delete(channel)
             container.close()
-    return publish_rate, relay_rate, raw_rate, audit_rate, noop_rate
-
-
+    return publish_rate, relay_rate, raw_rate, raw_multiple_rate, audit_rate, noop_rate
 def _consume(container: Any, spec: Any, handler_services: Any) -> float:
     """Messages per second ``spec`` applies until its queue is empty; the consumer itself says when, so no
     polling thread competes with it for the interpreter."""
@@ -161,17 +283,32 @@ def report(count: int, rounds: int = 3) -> None:
     from app.config import EventSettings
 
     prefetch = EventSettings().prefetch
+    every = max(1, prefetch // 2)
     runs = []
     for _ in range(rounds):  # alternating rounds, medians: one noisy second on a shared machine skews neither side
-        runs.append((raw_publish(count), *plane(count)))
-    raw_pub, pub, relay, raw_con, audit, noop = (statistics.median(column) for column in zip(*runs, strict=True))
+        runs.append((raw_publish(count), raw_publish_batched(count), *plane(count)))
+    raw_pub, raw_batch, pub, relay, raw_con, raw_multi, audit, noop = (
+        statistics.median(column) for column in zip(*runs, strict=True))
+
+    def row(label: str, rate: float, note: str = "") -> None:
+        print(f"  {label:<48} {rate:8.0f} msgs/s{'   ' + note if note else ''}")
+
     print(f"\nevents ({count} persistent messages, topic exchange, 3-queue fan-out; medians of {rounds} rounds):")
-    print(f"  raw Kombu, confirmed one at a time   {raw_pub:8.0f} msgs/s")
-    print(f"  plane publish_batch (200 per confirm) {pub:8.0f} msgs/s   {pub / raw_pub:.2f}x raw")
-    print(f"  plane relay, outbox -> broker        {relay:8.0f} msgs/s   {relay / raw_pub:.2f}x raw")
-    print(f"  raw Kombu consume, manual acks, prefetch {prefetch} {raw_con:8.0f} msgs/s   (the plane's messages, "
-          f"{2 * count} per queue)")
-    print(f"  plane consumer, no-op handler        {noop:8.0f} msgs/s   {noop / raw_con:.2f}x raw   "
-          "(dedupe record committed before the ack, SQLite)")
-    print(f"  plane audit consumer                 {audit:8.0f} msgs/s   {audit / raw_con:.2f}x raw   "
-          "(+ an audit row per event)")
+    print("  publishing (ratios: plane / raw one-at-a-time confirms, plane / raw batched confirms):")
+    row("raw Kombu, confirmed one at a time", raw_pub)
+    row(f"raw Kombu, {BATCH} per confirm (confirm_select)", raw_batch)
+    row(f"plane publish_batch ({BATCH} per confirm)", pub,
+        f"{pub / raw_pub:5.2f}x raw one-at-a-time   {pub / raw_batch:5.2f}x raw batched")
+    row(f"plane relay, outbox -> broker ({BATCH} per confirm)", relay,
+        f"{relay / raw_pub:5.2f}x raw one-at-a-time   {relay / raw_batch:5.2f}x raw batched")
+    print(f"  consuming, prefetch {prefetch}, the plane's messages, {2 * count} per queue\n"
+          "  (ratios: plane / raw per-message acks, plane / raw multiple acks):")
+    row("raw Kombu consume, ack per message", raw_con)
+    row(f"raw Kombu consume, multiple ack every {every} (+idle)", raw_multi,
+        f"{raw_multi / raw_con:5.2f}x raw per-message acks")
+    row("plane consumer, no-op handler", noop,
+        f"{noop / raw_con:5.2f}x raw per-message   {noop / raw_multi:5.2f}x raw multiple   "
+        "(dedupe record committed before the ack, SQLite)")
+    row("plane audit consumer", audit,
+        f"{audit / raw_con:5.2f}x raw per-message   {audit / raw_multi:5.2f}x raw multiple   "
+        "(+ an audit row per event)")
