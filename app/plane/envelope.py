@@ -46,9 +46,12 @@ class Envelope:
         return f"{self.run_id}:{self.step_id}" if self.run_id and self.step_id else self.id
 
     def to_json(self) -> str:
-        data = {name: getattr(self, name) for name in _FIELD_NAMES}  # not asdict(): it deep-copies the payload
-        data["created_at"] = self.created_at.isoformat()
-        return json.dumps(data, separators=(",", ":"))
+        """Encoded once: the outbox row, the queue and the broker each take the same text."""
+        if (text := self.__dict__.get("_json")) is None:
+            data = {name: getattr(self, name) for name in _FIELD_NAMES}  # not asdict(): it deep-copies the payload
+            data["created_at"] = self.created_at.isoformat()
+            text = self.__dict__["_json"] = json.dumps(data, separators=(",", ":"))
+        return str(text)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "Envelope":

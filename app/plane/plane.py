@@ -21,6 +21,7 @@ from app.availability import Unavailable
 from app.db.models import OutboxMessage, TaskUniqueKey
 from app.domain.events import EventCatalogue
 from app.plane.envelope import Envelope
+from app.plane.event_batches import EventBatches, EventBatchSender, Pending
 from app.plane.sent import SentRows
 from app.plane.tasks.policy import Priority, RetryPolicy, TaskOptions
 from app.plane.tasks.registry import TaskRegistry
@@ -28,11 +29,11 @@ from app.plane.tasks.registry import TaskRegistry
 log = logging.getLogger(__name__)
 _PENDING = "flowplane_outbox_pending"
 _LISTENING = "flowplane_outbox_listening"
+_CONFIRM_NOW = "flowplane_outbox_confirm_now"
 _UNSET: Any = object()
 
 Sender = Callable[[Envelope, TaskOptions], None]
 EventSender = Callable[[Envelope, dict[str, Any]], None]  # (event, {"headers": ..., "priority": ...})
-EventBatchSender = Callable[[list[tuple[Envelope, dict[str, Any]]]], set[str]]  # -> ids not confirmed
 PublishHook = Callable[[Session, Envelope], None]
 
 
@@ -59,6 +60,9 @@ class Plane:
         self._send_events = send_events
         self.events_enabled = events_enabled and send_event is not None
         self.sent = SentRows(engine)
+        # With a batch sender, a commit's events are published by a thread in batches: the committer
+        # does not wait for the broker's confirm (their outbox rows are durable already).
+        self._events_after_commit = EventBatches(send_events, self.sent) if send_events is not None else None
         self.on_publish: list[PublishHook] = []  # each sees every event published, in its transaction
 
     def publish(self, event: str, payload: dict[str, Any], *, session: Session | None = None,
@@ -76,8 +80,8 @@ class Plane:
         options = {"headers": dict(headers or {}), "priority": priority}
         if session is not None:
             self._write_event(session, envelope, options)
-        else:
-            with Session(self.engine, expire_on_commit=False) as own, own.begin():
+        else:  # a publish of its own returns once the broker confirmed it (or it waits in the outbox)
+            with Session(self.engine, expire_on_commit=False, info={_CONFIRM_NOW: True}) as own, own.begin():
                 self._write_event(own, envelope, options)
         return envelope.id if self.events_enabled else None
 
@@ -150,15 +154,26 @@ class Plane:
     def _on_commit(self, session: Session) -> None:
         pending = session.info.pop(_PENDING, [])
         sent: list[tuple[int, datetime]] = []
+        events: list[Pending] = []
         for row, created_at, envelope, options in pending:
             # The row's id from its identity: reading an attribute the commit expired would query the database
             identity = inspect(row).identity
-            if self._try_send(envelope, options) and identity:
+            later = self._events_after_commit is not None and not session.info.get(_CONFIRM_NOW)
+            if envelope.kind == "event" and later and identity:
+                events.append((identity[0], created_at, envelope, options))
+            elif self._try_send(envelope, options) and identity:
                 sent.append((identity[0], created_at))
         self.sent.add(sent)
+        if events and self._events_after_commit is not None:
+            self._events_after_commit.add(events)
 
     def close(self) -> None:
-        """Before the process stops: wait for the rows it sent to be cleared (else the relay sends them again)."""
+        """Before the process stops: publish the events its commits wrote and wait for the rows it sent to be
+        cleared (else the relay sends them again)."""
+        if self._events_after_commit is not None:
+            if not self._events_after_commit.flush():
+                log.warning("events committed are still being published; the relay may send some of them again")
+            self._events_after_commit.stop()
         if not self.sent.flush():
             log.warning("sent outbox rows are still being cleared; the relay may send some of them again")
         self.sent.stop()
@@ -182,7 +197,8 @@ class Plane:
     def relay(self, *, older_than: timedelta = timedelta(seconds=2), batch: int = 200) -> int:
         """Send outbox rows the fast path left behind; returns how many went out."""
         cutoff = _now() - older_than
-        unsettled = self.sent.unsettled()
+        publishing = self._events_after_commit.unsettled() if self._events_after_commit is not None else set()
+        unsettled = publishing | self.sent.unsettled()  # in this order: a row moves from the one to the other
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             kinds = ["task", "event"] if self._send_event is not None else ["task"]
             query = (select(OutboxMessage).where(col(OutboxMessage.created_at) <= cutoff,
