@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, event, inspect, select
+from sqlalchemy import Engine, delete, event, insert, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 _PENDING = "flowplane_outbox_pending"
 _LISTENING = "flowplane_outbox_listening"
 _CONFIRM_NOW = "flowplane_outbox_confirm_now"
+_OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
+_INSERT = insert(_OUTBOX).returning(_OUTBOX.c.id)
 _UNSET: Any = object()
 
 Sender = Callable[[Envelope, TaskOptions], None]
@@ -92,10 +94,15 @@ class Plane:
             self._write_outbox(session, envelope, options)
 
     def _write_outbox(self, session: Session, envelope: Envelope, options: dict[str, Any]) -> None:
-        row = OutboxMessage(kind="event", envelope=envelope.to_json(), options=json.dumps(options),
-                            created_at=_now())
-        session.add(row)  # flushed with the caller's other writes
-        self._after_commit(session).append((row, row.created_at, envelope, options))
+        self._insert(session, "event", envelope, options, json.dumps(options))
+
+    def _insert(self, session: Session, kind: str, envelope: Envelope, options: Any, options_json: str) -> None:
+        """The outbox row, written now with a Core statement (the ORM's unit of work costs more than the insert),
+        and its send queued for after the commit."""
+        created_at = _now()
+        outbox_id = session.execute(_INSERT, {"kind": kind, "envelope": envelope.to_json(), "options": options_json,
+                                              "created_at": created_at}).scalar_one()
+        self._after_commit(session).append((int(outbox_id), created_at, envelope, options))
 
     def enqueue(self, task: str, payload: dict[str, Any], *, session: Session | None = None,
                 priority: Priority | str | None = None, delay: timedelta | None = None,
@@ -139,30 +146,26 @@ class Plane:
 
     def resend(self, session: Session, envelope: Envelope, options: TaskOptions) -> None:
         """Write an already-built task to the outbox of ``session``'s transaction."""
-        row = OutboxMessage(kind="task", envelope=envelope.to_json(), options=options.to_json(), created_at=_now())
-        session.add(row)  # flushed with the caller's other writes
-        self._after_commit(session).append((row, row.created_at, envelope, options))
+        self._insert(session, "task", envelope, options, options.to_json())
 
-    def _after_commit(self, session: Session) -> list[tuple[OutboxMessage, datetime, Envelope, Any]]:
+    def _after_commit(self, session: Session) -> list[tuple[int, datetime, Envelope, Any]]:
         if not session.info.get(_LISTENING):
             session.info[_LISTENING] = True  # listeners stay for the session's life; it is short
             event.listen(session, "after_commit", self._on_commit)
             event.listen(session, "after_rollback", _forget)
-        pending: list[tuple[OutboxMessage, datetime, Envelope, Any]] = session.info.setdefault(_PENDING, [])
+        pending: list[tuple[int, datetime, Envelope, Any]] = session.info.setdefault(_PENDING, [])
         return pending
 
     def _on_commit(self, session: Session) -> None:
         pending = session.info.pop(_PENDING, [])
         sent: list[tuple[int, datetime]] = []
         events: list[Pending] = []
-        for row, created_at, envelope, options in pending:
-            # The row's id from its identity: reading an attribute the commit expired would query the database
-            identity = inspect(row).identity
-            later = self._events_after_commit is not None and not session.info.get(_CONFIRM_NOW)
-            if envelope.kind == "event" and later and identity:
-                events.append((identity[0], created_at, envelope, options))
-            elif self._try_send(envelope, options) and identity:
-                sent.append((identity[0], created_at))
+        later = self._events_after_commit is not None and not session.info.get(_CONFIRM_NOW)
+        for outbox_id, created_at, envelope, options in pending:
+            if envelope.kind == "event" and later:
+                events.append((outbox_id, created_at, envelope, options))
+            elif self._try_send(envelope, options):
+                sent.append((outbox_id, created_at))
         self.sent.add(sent)
         if events and self._events_after_commit is not None:
             self._events_after_commit.add(events)

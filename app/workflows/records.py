@@ -5,6 +5,7 @@ than those statements do, so the runner keeps to these. The ORM models stay the 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import Connection, Table, and_, bindparam, insert, select, update
@@ -79,8 +80,10 @@ class Loaded:
             connection.execute(_SAVE_RUN, {"key_id": self.run.id, **_as_dict(self.run, _RUN_CHANGES, "v_")})
         changed = [{"key_run_id": step.run_id, "key_step_id": step.step_id, **_as_dict(step, _STEP_CHANGES, "v_")}
                    for key, step in self.steps.items() if _values(step, _STEP_CHANGES) != self._steps_were[key]]
-        if changed:
-            connection.execute(_SAVE_STEP, changed)  # one statement, executemany when several changed
+        if len(changed) == 1:
+            connection.execute(_SAVE_STEP, changed[0])
+        elif changed:
+            connection.execute(_SAVE_STEP, changed)  # one statement, executemany
         self._run_was = _values(self.run, _RUN_CHANGES)
         self._steps_were = {key: _values(step, _STEP_CHANGES) for key, step in self.steps.items()}
 
@@ -88,12 +91,35 @@ class Loaded:
 def lock(connection: Connection, run_id: str, now: datetime) -> Loaded | None:
     """Touch the run's row first (a row lock on PostgreSQL, the write lock on SQLite: outcomes of one run
     are serialised), then read its steps; None when there is no such run."""
-    row = connection.execute(_LOCK, {"run_id": run_id, "now": now}).first()
+    if connection.dialect.name == "postgresql":
+        row, step_rows = _lock_pipelined(connection, {"run_id": run_id, "now": now})
+    else:
+        row = connection.execute(_LOCK, {"run_id": run_id, "now": now}).first()
+        step_rows = list(connection.execute(_STEPS, {"run_id": run_id})) if row is not None else []
     if row is None:
         return None
-    steps = {step.step_id: step for step in (StepRecord(*values) for values in
-                                             connection.execute(_STEPS, {"run_id": run_id}))}
+    steps = {step.step_id: step for step in (StepRecord(*values) for values in step_rows)}
     return Loaded(RunRecord(*row), steps)
+
+
+_COMPILED: dict[str, tuple[str, str]] = {}
+
+
+def _lock_pipelined(connection: Connection, params: dict[str, Any]) -> tuple[Any, list[Any]]:
+    """The lock and the read in one round trip with the transaction's BEGIN (psycopg's pipeline mode). Two
+    statements still, not one: each takes its snapshot when it runs, so the read of the steps comes after
+    the lock was granted and sees what the previous holder committed; one statement with a join would
+    read them from a snapshot taken before it waited."""
+    if (sql := _COMPILED.get(connection.dialect.name)) is None:
+        sql = _COMPILED[connection.dialect.name] = (str(_LOCK.compile(dialect=connection.dialect)),
+                                                    str(_STEPS.compile(dialect=connection.dialect)))
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    with driver.pipeline():
+        locked, loaded = driver.cursor(), driver.cursor()
+        locked.execute(sql[0], params)
+        loaded.execute(sql[1], {"run_id": params["run_id"]})
+    return locked.fetchone(), loaded.fetchall()
 
 
 def insert_run(connection: Connection, run: RunRecord, steps: Mapping[str, StepRecord]) -> None:
@@ -102,8 +128,13 @@ def insert_run(connection: Connection, run: RunRecord, steps: Mapping[str, StepR
     connection.execute(insert(STEPS), [_as_dict(step, STEP_FIELDS) for step in steps.values()])
 
 
+_GETTERS: dict[tuple[str, ...], Any] = {}
+
+
 def _values(record: Any, names: tuple[str, ...]) -> tuple[Any, ...]:
-    return tuple(getattr(record, name) for name in names)
+    if (getter := _GETTERS.get(names)) is None:
+        getter = _GETTERS[names] = attrgetter(*names)  # a tuple of them, read in C
+    return tuple(getter(record))
 
 
 def _as_dict(record: Any, names: tuple[str, ...], prefix: str = "") -> dict[str, Any]:
