@@ -207,6 +207,7 @@ def main() -> None:
     parser.add_argument("--only-events", action="store_true", help="skip the task-plane runs")
     parser.add_argument("--workflows", type=int, default=500, help="runs per workflow throughput run (0 skips it)")
     parser.add_argument("--only-workflows", action="store_true", help="run the workflow figures alone")
+    parser.add_argument("--profile", action="store_true", help="also profile where a plane workflow's time goes")
     parser.add_argument("--parked", type=int, default=100_000, help="runs parked for the waits figures (0 skips)")
     parser.add_argument("--due", type=int, default=10_000, help="timers falling due at once")
     parser.add_argument("--only-waits", action="store_true", help="run the waits figures alone")
@@ -224,9 +225,9 @@ def main() -> None:
 
         events.report(args.events)
     if args.workflows and not args.only_events:
-        from bench import workflows
+        from bench import workflow_report
 
-        workflows.report(args.workflows)
+        workflow_report.report(args.workflows, profile=args.profile)
     if args.only_events or args.only_workflows:
         return
     redis = Redis.from_url(REDIS_URL)

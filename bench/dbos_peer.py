@@ -75,6 +75,7 @@ class DbosSide:
         self.workdir, self.tag = workdir, tag
         self.database, self.prefix = f"bench_dbos_{tag}", f"bench-dbos-{tag}."
         self.url = urlsplit(POSTGRES_URL)._replace(path=f"/{self.database}").geturl()
+        self.worker_url = self.url  # what producers and workers connect to (a meter's, within through())
         self.processes: list[subprocess.Popen[bytes]] = []
         self.latency_ids: list[str] = []  # the last latency() run's workflows, for split()
         self.client: DBOSClient | None = None
@@ -108,7 +109,7 @@ class DbosSide:
     def workers(self, *, warm: bool = True) -> list[subprocess.Popen[bytes]]:
         """Start the worker processes; warm: ~20 workflows run first (imports done, DBOS launched, the
         queue found, connections open)."""
-        env = {"BENCH_DBOS_URL": self.url, "BENCH_DBOS_PREFIX": self.prefix, "BENCH_RABBITMQ_URL": RABBITMQ_URL}
+        env = {"BENCH_DBOS_URL": self.worker_url, "BENCH_DBOS_PREFIX": self.prefix, "BENCH_RABBITMQ_URL": RABBITMQ_URL}
         for index in range(WORKERS):
             self.processes.append(spawn([sys.executable, "-m", "bench.dbos_worker"],
                                         {**env, "BENCH_DBOS_EXECUTOR": f"bench-dbos-{index}"}, ROOT,
@@ -116,6 +117,18 @@ class DbosSide:
         if warm:
             self.throughput(20)
         return list(self.processes)
+
+    @contextmanager
+    def through(self, url: str) -> Iterator[None]:
+        """Producers and workers started within the block on ``url``: the same database through a meter."""
+        client = self.client
+        self.worker_url = url
+        self.client = DBOSClient(system_database_url=url, application_name=APP, system_database_pool_size=8)
+        try:
+            yield
+        finally:
+            self.client.destroy()
+            self.client, self.worker_url = client, self.url
 
     def stop_workers(self) -> None:
         while self.processes:

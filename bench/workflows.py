@@ -1,20 +1,20 @@
-"""Workflow figures: registration-shaped runs (an event, then two chained no-op tasks) finished per second end
-to end on PostgreSQL + Redis + RabbitMQ, against the same two tasks as a Celery chain on the same Redis, and
-start -> finish latency of both at a steady 50 per second.
+"""The plane's and plain Celery's sides of the workflow figures (bench/workflow_report.py runs them with the
+peers), and the tools every side shares: producers, paced starts, CPU use by process group, profiles.
 
-The plane's runs start one per transaction (as a registration request would) from this process while
-`flowplane worker --concurrency 2` runs them; the rate counts from the first start to the last run
-`succeeded` in PostgreSQL. Celery's chains are sent from this process while its worker runs them; the
-rate counts from the first send to the last link having run. Every server is shared, every name is fresh
-(a PostgreSQL schema, Redis key prefixes, RabbitMQ prefix), and all of it is deleted at the end."""
+The plane's runs start one per transaction (as a registration request would) while `flowplane worker
+--concurrency 2` runs them; a rate counts from the first start to the last run `succeeded` in PostgreSQL.
+Celery's chains are sent from this process while its worker runs them; the rate counts from the first send
+to the last link having run. Every server is shared, every name is fresh (a PostgreSQL schema, Redis key
+prefixes, RabbitMQ prefix), and all of it is deleted at the end."""
 
 import cProfile
+import itertools
 import os
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -75,6 +75,32 @@ def paced(count: int, rate: float, send: Callable[[int], None]) -> float:
     return worst * 1000
 
 
+def produce(start: Callable[[], object], count: int, producers: int = 1) -> float:
+    """``count`` starts shared by ``producers`` threads, as concurrent API requests would make them; returns
+    perf_counter() when they began."""
+    if producers == 1:  # in this thread: a profile of the starts sees them
+        began = time.perf_counter()
+        for _ in range(count):
+            start()
+        return began
+    shares = [count // producers + (1 if index < count % producers else 0) for index in range(producers)]
+    ready = threading.Barrier(producers + 1)
+
+    def run(share: int) -> None:
+        ready.wait()
+        for _ in range(share):
+            start()
+
+    threads = [threading.Thread(target=run, args=(share,), daemon=True) for share in shares]
+    for thread in threads:
+        thread.start()
+    ready.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return began
+
+
 def spawn(argv: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
     clean = {key: value for key, value in os.environ.items() if not key.startswith("FLOWPLANE_")}
     with log.open("ab") as sink:
@@ -117,7 +143,23 @@ class PlaneSide:
             "FLOWPLANE_EVENTS__CRM_FAKE_PATH": str(workdir / "crm.db"),
             "FLOWPLANE_EMAIL__MAIL_DIR": str(workdir / "mail")}
         self.container = build(load_settings(environ=self.env), migrate_database=True)  # the empty schema
-        self.next_n = 0
+        self.reader = self.container  # what the bench reads with: never through a meter
+        self.numbers = itertools.count(1)
+
+    @contextmanager
+    def through(self, url: str) -> Iterator[None]:
+        """Starts and workers on ``url`` within the block: the same database, reached through a meter."""
+        from app.bootstrap import build
+        from app.config import load_settings
+
+        env, container = self.env, self.container
+        self.env = {**env, "FLOWPLANE_DATABASE__URL": url}
+        self.container = build(load_settings(environ=self.env))
+        try:
+            yield
+        finally:
+            self.container.close()
+            self.env, self.container = env, container
 
     def worker(self, *, warm: bool = True, **env: str) -> subprocess.Popen[bytes]:
         process = spawn([str(BIN / "flowplane"), "worker", "--concurrency", str(WORKERS)],
@@ -130,9 +172,8 @@ class PlaneSide:
     def start(self) -> str:
         from sqlmodel import Session
 
-        self.next_n += 1
         with Session(self.container.engine, expire_on_commit=False) as db, db.begin():
-            return self.container.runner.start(db, NAME, {"n": self.next_n}).run_id
+            return self.container.runner.start(db, NAME, {"n": next(self.numbers)}).run_id
 
     def statuses(self) -> dict[str, int]:
         from sqlalchemy import func, select
@@ -140,7 +181,7 @@ class PlaneSide:
 
         from app.db.models import WorkflowRun
 
-        with self.container.engine.connect() as connection:
+        with self.reader.engine.connect() as connection:
             rows = connection.execute(select(col(WorkflowRun.status), func.count()).group_by(col(WorkflowRun.status)))
             return {str(status): int(count) for status, count in rows}
 
@@ -158,13 +199,13 @@ class PlaneSide:
         log = self.workdir / "plane.log"  # in the temporary directory, gone once the bench exits
         return "\n".join(log.read_text().splitlines()[-lines:]) if log.exists() else ""
 
-    def throughput(self, count: int, profile: cProfile.Profile | None = None) -> tuple[float, float]:
-        """(runs finished per second, runs started per second) for ``count`` runs started back to back."""
-        began = time.perf_counter()
+    def throughput(self, count: int, producers: int = 1,
+                   profile: cProfile.Profile | None = None) -> tuple[float, float]:
+        """(runs finished per second, runs started per second) for ``count`` runs started back to back by
+        ``producers`` threads."""
         if profile is not None:
             profile.enable()
-        for _ in range(count):
-            self.start()
+        began = produce(self.start, count, producers)
         if profile is not None:
             profile.disable()
         started = time.perf_counter()
@@ -185,7 +226,7 @@ class PlaneSide:
                 self.wait()
         finally:
             stop(worker)
-        with Session(self.container.engine) as db:
+        with Session(self.reader.engine) as db:
             began = db.exec(select(func.min(StepRun.started_at)).where(col(StepRun.run_id).in_(ids))).one()
             ended = db.exec(select(func.max(WorkflowRun.finished_at)).where(col(WorkflowRun.id).in_(ids))).one()
         assert began is not None and ended is not None
@@ -204,7 +245,7 @@ class PlaneSide:
 
         from app.db.models import StepRun, WorkflowRun
 
-        with Session(self.container.engine) as db:
+        with Session(self.reader.engine) as db:
             runs = {run.id: run for run in db.exec(select(WorkflowRun).where(col(WorkflowRun.id).in_(ids)))}
             steps = {(row.run_id, row.step_id): row for row in db.exec(select(StepRun).where(
                 col(StepRun.run_id).in_(ids), col(StepRun.step_id).in_(["first", "second"])))}
@@ -228,7 +269,6 @@ class PlaneSide:
         self.container.close()
 
 
-DURABLE = ", acks late + results"  # the Celery worker with guarantees nearer the plane's
 SEGMENTS = ("start, until `first` starts (commit, event confirmed, task queued, taken)",
             "`first` runs (step records, no-op, finish + dispatch `second`)",
             "until `second` starts (commit, task queued, taken)",
@@ -262,11 +302,9 @@ class CelerySide:
         end = self.module.chain_end.si(key, time.time()).set(queue=self.queue)
         chain(link, end).apply_async()
 
-    def throughput(self, count: int) -> float:
+    def throughput(self, count: int, producers: int = 1) -> float:
         key = f"{self.queue}-done-{uuid.uuid4().hex[:6]}"
-        began = time.perf_counter()
-        for _ in range(count):
-            self.send(key)
+        began = produce(lambda: self.send(key), count, producers)
         ended = wait(lambda: self.redis.llen(key) >= count, 120, "Celery's chains to finish", step=0.005)
         self.redis.delete(key)
         return count / (ended - began)
@@ -417,7 +455,7 @@ def profiled(plane: PlaneSide, count: int, directory: Path) -> str:
     producer = cProfile.Profile()
     worker = plane.worker(BENCH_PROFILE_DIR=str(dumps))
     try:
-        plane.throughput(count, producer)
+        plane.throughput(count, profile=producer)
     finally:
         stop(worker)
     lines = [f"\n  where the time goes (cProfile, {count} runs back to back; wall ms per workflow, inflated by "
@@ -452,74 +490,3 @@ def sides(workdir: Path) -> Iterator[tuple[PlaneSide, CelerySide]]:
             redis.delete(*keys)
         with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
             connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
-
-def report(count: int, seconds: float = 10.0, *, profile: bool = False) -> None:
-    with tempfile.TemporaryDirectory() as directory, sides(Path(directory)) as (plane, celery):
-        phases: list[CpuUse] = []  # every measured stretch, to tell whether other work skewed it
-        worker = plane.worker()
-        try:
-            with cpu_use(worker.pid) as plane_cpu:
-                plane_rate, start_rate = plane.throughput(count)
-            with cpu_use(worker.pid) as steady:
-                plane_latency, split, plane_lag = plane.latency(seconds)
-            phases += [plane_cpu, steady]
-        finally:
-            stop(worker)
-        plane_alone, cpu = plane.drain(count)
-        phases.append(cpu)
-        rates: dict[str, float] = {}
-        for pool, concurrency, durable in (("prefork", WORKERS, False), ("threads", 4, False),
-                                           ("prefork", WORKERS, True)):
-            worker = celery.worker(pool, concurrency, durable=durable)
-            try:
-                with cpu_use(worker.pid) as cpu:
-                    rates[f"{pool} {concurrency}{DURABLE if durable else ''}"] = celery.throughput(count)
-                phases.append(cpu)
-                if pool == "prefork" and not durable:
-                    celery_cpu = cpu
-                    with cpu_use(worker.pid) as steady:
-                        celery_latency, celery_lag = celery.latency(seconds)
-                    phases.append(steady)
-            finally:
-                stop(worker)
-        celery_alone, cpu = celery.drain(count)
-        phases.append(cpu)
-        if short := plane_rate < rates[f"prefork {WORKERS}"] or percentiles(plane_latency)[1] > TARGET_P99_MS:
-            breakdown = profiled(plane, max(100, count // 2), Path(directory))
-
-    print(f"\nworkflows: an event + 2 chained no-op tasks, {WORKERS} worker processes; {count} runs back to back, "
-          f"then {RATE}/s for {seconds:.0f} s\n"
-          "  plane: PostgreSQL + Redis + RabbitMQ; each run started by this process in a transaction of its own,\n"
-          "    every step recorded in PostgreSQL, tasks acked after they ran (at least once)\n"
-          "  Celery: the 2 tasks as a chain on the same Redis; its defaults: no result backend, acked before they\n"
-          "    run (at most once); the event has no counterpart; `acks late + results`: acked after they ran (at\n"
-          "    least once) and each link's outcome stored in Redis\n"
-          "  end to end: first start to last finish while the worker runs; worker alone: runs started first, "
-          "then drained\n")
-    default = f"prefork {WORKERS}"
-    print(f"{'':<50}{'end to end':>12}{'worker alone':>15}")
-    print(f"  plane{'':<42}{plane_rate:10.1f}/s{plane_alone:13.1f}/s   (starts alone: {start_rate:.0f}/s)")
-    for name, rate in rates.items():
-        alone = f"{celery_alone:13.1f}/s" if name == default else f"{'-':>15}"
-        print(f"  Celery chain, {name:<33}{rate:10.1f}/s{alone}")
-    for name, rate in rates.items():
-        alone = f"{plane_alone / celery_alone:13.2f}x" if name == default else ""
-        print(f"  plane / Celery {name:<32}{plane_rate / rate:10.2f}x{alone}")
-    print(f"\n  start -> finish at {RATE}/s{'':<33}p50        p99   (target: p99 < {TARGET_P99_MS:.0f} ms)")
-    for label, samples, lag in (("plane (run's created_at -> finished_at)", plane_latency, plane_lag),
-                                ("Celery (sent -> last link ran)", celery_latency, celery_lag)):
-        p50, p99 = percentiles(samples)
-        print(f"  {label:<45}{p50:6.1f} ms  {p99:6.1f} ms   ({len(samples)} runs, starts <= {lag:.0f} ms late)")
-    print("  the plane's, split by its steps' timestamps:")
-    for name, values in split.items():
-        p50, p99 = percentiles(values)
-        print(f"    {name:<75}{p50:6.1f} ms  {p99:6.1f} ms")
-    print("\n  CPU per workflow, end to end (ms):")
-    print(f"    plane:  {plane_cpu.describe(count)}")
-    print(f"    Celery: {celery_cpu.describe(count)} (prefork {WORKERS})")
-    if short:
-        print(breakdown)
-    noise = max(phase.share("other processes") for phase in phases)
-    print(f"\n  other processes took up to {noise:.0%} of the cores in a measured stretch"
-          + ("; the figures above are skewed: run again on a quiet machine" if noise > 0.05 else ""))
