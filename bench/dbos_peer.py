@@ -41,7 +41,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -55,7 +54,19 @@ from kombu.connection import Connection
 
 from bench import wait
 from bench.dbos_worker import APP, WORKFLOW, topology
-from bench.workflows import POSTGRES_URL, RABBITMQ_URL, RATE, ROOT, WORKERS, CpuUse, cpu_use, paced, spawn, stop
+from bench.workflows import (
+    POSTGRES_URL,
+    RABBITMQ_URL,
+    RATE,
+    ROOT,
+    WORKERS,
+    CpuUse,
+    cpu_use,
+    paced,
+    produce,
+    spawn,
+    stop,
+)
 
 QUEUE = "bench_registration"  # inside the run's own database: needs no tag
 WORKER_CONCURRENCY, POLLING_INTERVAL = 10, 0.05
@@ -169,24 +180,7 @@ class DbosSide:
     def throughput(self, count: int, producers: int = 1) -> float:
         """Workflows finished per second, from the first enqueue to the last SUCCESS, for ``count`` enqueued
         back to back by ``producers`` threads sharing the count."""
-        errors: list[BaseException] = []
-
-        def produce(share: int) -> None:
-            try:
-                for _ in range(share):
-                    self.start()
-            except BaseException as exc:
-                errors.append(exc)
-
-        threads = [threading.Thread(target=produce, args=(count // producers + (i < count % producers),), daemon=True)
-                   for i in range(producers)]
-        began = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        if errors:
-            raise errors[0]
+        began = produce(self.start, count, producers)
         return count / (self.wait() - began)
 
     def drain(self, count: int) -> tuple[float, CpuUse]:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -51,6 +52,32 @@ class Figures:
     phases: list[CpuUse] = field(default_factory=list)
 
 
+def _measure(figures: Figures, drain: Callable[[int], tuple[float, CpuUse]], start: Callable[[], object],
+             stop_workers: Callable[[], object], pids: Callable[[], list[int]],
+             throughput: Callable[[int, int], float], latency: Callable[[float], tuple[list[float], float]],
+             count: int, seconds: float) -> None:
+    """Drain first (no worker running), then the workers started and the steady figures taken."""
+    figures.drain, cpu = drain(count)
+    figures.phases.append(cpu)
+    start()
+    try:
+        _steady(figures, pids, throughput, latency, count, seconds)
+    finally:
+        stop_workers()
+
+
+def _round_trips(figures: Figures, meter: PgMeter, start: Callable[[], object], stop_workers: Callable[[], object],
+                 throughput: Callable[[int], object]) -> None:
+    """Round trips per workflow through ``meter``, over METERED runs on workers started (cold) for them."""
+    start()
+    try:
+        meter.reset()
+        throughput(METERED)
+        figures.round_trips = meter.round_trips / METERED
+    finally:
+        stop_workers()
+
+
 def _steady(figures: Figures, pids: Callable[[], list[int]], throughput: Callable[[int, int], float],
             latency: Callable[[float], tuple[list[float], float]], count: int, seconds: float) -> None:
     """End to end with 1 and 4 producers, then the latency at RATE/s, with the workers already running."""
@@ -68,24 +95,15 @@ def _steady(figures: Figures, pids: Callable[[], list[int]], throughput: Callabl
 
 def plane_figures(plane: PlaneSide, count: int, seconds: float) -> Figures:
     figures = Figures("plane")
-    figures.drain, cpu = plane.drain(count)
-    figures.phases.append(cpu)
-    worker = plane.worker()
-    try:
-        _steady(figures, lambda: [worker.pid], lambda n, p: plane.throughput(n, p)[0],
-                lambda s: plane.latency(s)[::2], count, seconds)
-    finally:
-        stop(worker)
+    workers: list[Any] = []
+    _measure(figures, plane.drain, lambda: workers.append(plane.worker()), lambda: stop(workers.pop()),
+             lambda: [worker.pid for worker in workers], lambda n, p: plane.throughput(n, p)[0],
+             lambda s: plane.latency(s)[::2], count, seconds)
     plane.reader.engine.dispose()  # its idle connections report their counts now, not up to 10 s later
     before = commits(POSTGRES_URL, quiet=2)
     with PgMeter() as meter, plane.through(meter.url(plane.env["FLOWPLANE_DATABASE__URL"])):
-        worker = plane.worker(warm=False)
-        try:
-            meter.reset()
-            plane.throughput(METERED)
-            figures.round_trips = meter.round_trips / METERED
-        finally:
-            stop(worker)
+        _round_trips(figures, meter, lambda: workers.append(plane.worker(warm=False)), lambda: stop(workers.pop()),
+                     plane.throughput)
     plane.reader.engine.dispose()
     figures.commits = (commits(POSTGRES_URL, quiet=2) - before) / METERED
     return figures
@@ -96,22 +114,11 @@ def dbos_figures(workdir: Path, count: int, seconds: float) -> Figures:
 
     figures = Figures("DBOS Transact")
     with dbos_side(workdir) as dbos:
-        figures.drain, cpu = dbos.drain(count)
-        figures.phases.append(cpu)
-        dbos.workers()
-        try:
-            _steady(figures, lambda: dbos.pids, dbos.throughput, dbos.latency, count, seconds)
-        finally:
-            dbos.stop_workers()
+        _measure(figures, dbos.drain, dbos.workers, dbos.stop_workers, lambda: dbos.pids, dbos.throughput,
+                 dbos.latency, count, seconds)
         before = commits(dbos.url, quiet=2)
         with PgMeter() as meter, dbos.through(meter.url(dbos.url)):
-            dbos.workers(warm=False)
-            try:
-                meter.reset()
-                dbos.throughput(METERED)
-                figures.round_trips = meter.round_trips / METERED
-            finally:
-                dbos.stop_workers()
+            _round_trips(figures, meter, lambda: dbos.workers(warm=False), dbos.stop_workers, dbos.throughput)
         figures.commits = (commits(dbos.url, quiet=2) - before) / METERED
     return figures
 
@@ -121,23 +128,14 @@ def celery_durable_figures(workdir: Path, count: int, seconds: float) -> Figures
 
     figures = Figures("Celery, durable chain")
     with celery_durable_side(workdir) as celery:
-        figures.drain, cpu = celery.drain(count)
-        figures.phases.append(cpu)
-        worker = celery.worker()
-        try:
-            _steady(figures, lambda: [worker.pid], celery.throughput, celery.latency, count, seconds)
-        finally:
-            stop(worker)
+        workers: list[Any] = []
+        _measure(figures, celery.drain, lambda: workers.append(celery.worker()), lambda: stop(workers.pop()),
+                 lambda: [worker.pid for worker in workers], celery.throughput, celery.latency, count, seconds)
     with PgMeter() as meter:
         before = commits(POSTGRES_URL, quiet=2)
         with celery_durable_side(workdir, meter.url(POSTGRES_URL), POSTGRES_URL) as celery:
-            worker = celery.worker(warm=False)
-            try:
-                meter.reset()
-                celery.throughput(METERED)
-                figures.round_trips = meter.round_trips / METERED
-            finally:
-                stop(worker)
+            _round_trips(figures, meter, lambda: workers.append(celery.worker(warm=False)),
+                         lambda: stop(workers.pop()), celery.throughput)
         figures.commits = (commits(POSTGRES_URL, quiet=2) - before) / METERED
     return figures
 

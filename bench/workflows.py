@@ -84,12 +84,15 @@ def produce(start: Callable[[], object], count: int, producers: int = 1) -> floa
             start()
         return began
     shares = [count // producers + (1 if index < count % producers else 0) for index in range(producers)]
-    ready = threading.Barrier(producers + 1)
+    ready, failures = threading.Barrier(producers + 1), list[BaseException]()
 
     def run(share: int) -> None:
         ready.wait()
-        for _ in range(share):
-            start()
+        try:
+            for _ in range(share):
+                start()
+        except BaseException as exc:  # re-raised below: a start that failed must not pass for a slow one
+            failures.append(exc)
 
     threads = [threading.Thread(target=run, args=(share,), daemon=True) for share in shares]
     for thread in threads:
@@ -98,6 +101,8 @@ def produce(start: Callable[[], object], count: int, producers: int = 1) -> floa
     began = time.perf_counter()
     for thread in threads:
         thread.join()
+    if failures:
+        raise failures[0]
     return began
 
 
