@@ -9,17 +9,19 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, Table, delete, func, insert, select, text
+from sqlalchemy import Connection, Select, Table, bindparam, delete, func, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.db.models import AwaitedShape, StepRun, WorkflowSignal
+from app.db.pipeline import fetch_all
 from app.workflows.engine import StepState, StepStatus, context
 from app.workflows.records import RunRecord, StepRecord
 from app.workflows.spec import Step, Workflow
 from app.workflows.waits import due_time, fields_of, iso, match_key, timeout_time
 
 SHAPES: Table = AwaitedShape.__table__  # type: ignore[attr-defined]
+_SHAPES = select(SHAPES.c.fields).where(SHAPES.c.event_type == bindparam("event_type"))
 SIGNALS: Table = WorkflowSignal.__table__  # type: ignore[attr-defined]
 STEPS: Table = StepRun.__table__  # type: ignore[attr-defined]
 
@@ -87,8 +89,8 @@ def serialise_on(connection: Connection, key: str) -> None:
 
 
 def shapes_for(connection: Connection, event_type: str) -> list[list[str]]:
-    fields = connection.execute(select(SHAPES.c.fields).where(SHAPES.c.event_type == event_type)).scalars()
-    return [shape.split(",") if shape else [] for shape in fields]
+    [rows] = fetch_all(connection, [(_SHAPES, {"event_type": event_type})])  # often a transaction's first read
+    return [shape.split(",") if shape else [] for shape, in rows]
 
 
 def record_signal(connection: Connection, event_type: str, key: str, message_id: str, payload: Mapping[str, Any],

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, and_, bindparam, insert, select, update
 
 from app.db.models import StepRun, WorkflowRun
+from app.db.pipeline import fetch_all
 
 RUNS: Table = WorkflowRun.__table__  # type: ignore[attr-defined]
 STEPS: Table = StepRun.__table__  # type: ignore[attr-defined]
@@ -90,36 +91,14 @@ class Loaded:
 
 def lock(connection: Connection, run_id: str, now: datetime) -> Loaded | None:
     """Touch the run's row first (a row lock on PostgreSQL, the write lock on SQLite: outcomes of one run
-    are serialised), then read its steps; None when there is no such run."""
-    if connection.dialect.name == "postgresql":
-        row, step_rows = _lock_pipelined(connection, {"run_id": run_id, "now": now})
-    else:
-        row = connection.execute(_LOCK, {"run_id": run_id, "now": now}).first()
-        step_rows = list(connection.execute(_STEPS, {"run_id": run_id})) if row is not None else []
+    are serialised), then read its steps; None when there is no such run. Two statements, not one with a
+    join: that one would read the steps from a snapshot taken before it waited for the lock."""
+    locked, step_rows = fetch_all(connection, [(_LOCK, {"run_id": run_id, "now": now}), (_STEPS, {"run_id": run_id})])
+    row = locked[0] if locked else None
     if row is None:
         return None
     steps = {step.step_id: step for step in (StepRecord(*values) for values in step_rows)}
     return Loaded(RunRecord(*row), steps)
-
-
-_COMPILED: dict[str, tuple[str, str]] = {}
-
-
-def _lock_pipelined(connection: Connection, params: dict[str, Any]) -> tuple[Any, list[Any]]:
-    """The lock and the read in one round trip with the transaction's BEGIN (psycopg's pipeline mode). Two
-    statements still, not one: each takes its snapshot when it runs, so the read of the steps comes after
-    the lock was granted and sees what the previous holder committed; one statement with a join would
-    read them from a snapshot taken before it waited."""
-    if (sql := _COMPILED.get(connection.dialect.name)) is None:
-        sql = _COMPILED[connection.dialect.name] = (str(_LOCK.compile(dialect=connection.dialect)),
-                                                    str(_STEPS.compile(dialect=connection.dialect)))
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    with driver.pipeline():
-        locked, loaded = driver.cursor(), driver.cursor()
-        locked.execute(sql[0], params)
-        loaded.execute(sql[1], {"run_id": params["run_id"]})
-    return locked.fetchone(), loaded.fetchall()
 
 
 def insert_run(connection: Connection, run: RunRecord, steps: Mapping[str, StepRecord]) -> None:
