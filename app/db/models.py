@@ -3,7 +3,7 @@
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from app.db.types import UTCDateTime
@@ -192,12 +192,18 @@ class StepRun(SQLModel, table=True):
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime, index=True)
     # A parked wait (status waiting): when its timer falls due, and the event it awaits with the digest of
-    # its match values. Cleared when it wakes, so the indexes hold parked steps only.
-    due_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    # its match values. Cleared when it wakes. Their indexes are partial, so they hold parked steps only:
+    # a full index would take an entry (NULL) on every write of every step, and most steps never wait.
+    due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     awaiting: str | None = Field(default=None, max_length=128)
     match_key: str | None = Field(default=None, max_length=64)
 
-    __table_args__ = (Index("ix_step_runs_awaiting", "awaiting", "match_key"),)
+    __table_args__ = (
+        Index("ix_step_runs_due_at", "due_at", postgresql_where=text("due_at IS NOT NULL"),
+              sqlite_where=text("due_at IS NOT NULL")),
+        Index("ix_step_runs_awaiting", "awaiting", "match_key", postgresql_where=text("awaiting IS NOT NULL"),
+              sqlite_where=text("awaiting IS NOT NULL")),
+    )
 
 
 class WorkflowSignal(SQLModel, table=True):
