@@ -170,15 +170,19 @@ class Plane:
         if events and self._events_after_commit is not None:
             self._events_after_commit.add(events)
 
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until the events this process's commits wrote were published (or left to the relay) and the rows
+        it sent were cleared; False if that took longer than ``timeout`` (each)."""
+        published = self._events_after_commit.flush(timeout) if self._events_after_commit is not None else True
+        return self.sent.flush(timeout) and published
+
     def close(self) -> None:
         """Before the process stops: publish the events its commits wrote and wait for the rows it sent to be
         cleared (else the relay sends them again)."""
+        if not self.flush():
+            log.warning("committed events or sent rows are still being handled; the relay may send some again")
         if self._events_after_commit is not None:
-            if not self._events_after_commit.flush():
-                log.warning("events committed are still being published; the relay may send some of them again")
             self._events_after_commit.stop()
-        if not self.sent.flush():
-            log.warning("sent outbox rows are still being cleared; the relay may send some of them again")
         self.sent.stop()
 
     def _try_send(self, envelope: Envelope, options: Any) -> bool:

@@ -57,7 +57,7 @@ def test_a_backlog_deeper_than_one_look_is_not_doubled(world: PlaneWorld, monkey
     container = world.container()
     log = str(world.directory / "steps.log")
     runs = [start(container, "fragile", {"log": log}) for _ in range(4)]
-    assert container.plane.sent.flush()  # their outbox rows gone: only the queue can vouch for them
+    assert container.plane.flush()  # their outbox rows gone: only the queue can vouch for them
     later = datetime.now(UTC) + timedelta(hours=1)  # every step has waited past its lease by then
     # Given no worker runs and the queue holds more tasks than the inspector reads at one look
     monkeypatch.setattr(inspect_module, "SCAN_LIMIT", 3)
