@@ -163,6 +163,7 @@ class Celery:
     def cleanup(self) -> None:
         keys = [self.queue, *self.redis.scan_iter(f"*{self.queue}*")]
         self.redis.delete(*keys)
+        self.module.forget_unacked(self.redis, self.queue)
 
 
 def throughput(system: Plane | RawHuey | Celery, workers: int, count: int) -> tuple[float, list[int]]:

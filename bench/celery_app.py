@@ -1,6 +1,7 @@
 """Celery with a Redis broker, default settings but no result backend; with BENCH_CELERY_DURABLE set, acks late
 and a Redis result backend."""
 
+import json
 import os
 import time
 
@@ -17,6 +18,18 @@ if os.environ.get("BENCH_CELERY_DURABLE"):
                         "global_keyprefix": f"{os.environ.get('BENCH_CELERY_QUEUE', 'bench')}:"},
                     result_expires=600)
 _redis: Redis | None = None
+
+
+def forget_unacked(redis: Redis, queue: str) -> int:
+    """Drop ``queue``'s messages from kombu's shared ``unacked`` hash (and its index): a worker stopped while it
+    held prefetched messages leaves them there, and any later kombu client would put them back on the queue
+    after the visibility timeout, long after the bench deleted it. How many were dropped."""
+    tags = [tag for tag, value in redis.hscan_iter("unacked")
+            if (entry := json.loads(value)) and len(entry) == 3 and entry[2] == queue]
+    if tags:
+        redis.hdel("unacked", *tags)
+        redis.zrem("unacked_index", *tags)
+    return len(tags)
 
 
 @app.task(name="bench.noop")

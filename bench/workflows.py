@@ -269,9 +269,9 @@ class PlaneSide:
     def cleanup(self) -> None:
         from kombu.connection import Connection
 
+        self.container.close()  # first: its event thread publishes what it holds, declaring the topology again
         with Connection(RABBITMQ_URL) as connection:
             self.container.topology.delete(connection.channel())
-        self.container.close()
 
 
 SEGMENTS = ("start, until `first` starts (commit, event confirmed, task queued, taken)",
@@ -341,6 +341,7 @@ class CelerySide:
 
     def cleanup(self) -> None:
         self.redis.delete(self.queue, *self.redis.scan_iter(f"*{self.queue}*"))
+        self.module.forget_unacked(self.redis, self.queue)
         # The worker's remote-control reply queue sits in kombu's shared binding tables: unbind it, then drop
         # deadlines of tables left empty (what kombu's own sweep would do later).
         for key in self.redis.scan_iter("_kombu.binding*"):
