@@ -10,7 +10,7 @@ from typing import Any
 from psycopg.pq import TransactionStatus
 from sqlalchemy import Connection, Executable
 
-_COMPILED: dict[tuple[int, str], str] = {}  # (statement, dialect) -> its SQL
+_COMPILED: dict[tuple[Executable, str], str] = {}  # (statement, dialect) -> its SQL; module-level statements
 
 
 def fetch_all(connection: Connection, statements: Sequence[tuple[Executable, dict[str, Any]]]) -> list[list[Any]]:
@@ -29,7 +29,7 @@ def fetch_all(connection: Connection, statements: Sequence[tuple[Executable, dic
 
 
 def _sql(connection: Connection, statement: Executable) -> str:
-    key = (id(statement), connection.dialect.name)  # module-level statements: they live as long as the process
+    key = (statement, connection.dialect.name)
     if (sql := _COMPILED.get(key)) is None:
         sql = _COMPILED[key] = str(statement.compile(dialect=connection.dialect))  # type: ignore[attr-defined]
     return sql

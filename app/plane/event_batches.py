@@ -74,10 +74,12 @@ class EventBatches:
                 batch, self._pending = self._pending[:BATCH], self._pending[BATCH:]
                 ids = {outbox_id for outbox_id, *_ in batch}
                 self._publishing |= ids
-            self._sent.add(self._publish(batch))  # before they leave _publishing: see unsettled()
-            with self._changed:
-                self._publishing -= ids
-                self._changed.notify_all()
+            try:
+                self._sent.add(self._publish(batch))  # before they leave _publishing: see unsettled()
+            finally:
+                with self._changed:
+                    self._publishing -= ids
+                    self._changed.notify_all()
 
     def _publish(self, batch: list[Pending]) -> list[tuple[int, datetime]]:
         """The (outbox id, created_at) of the events the broker confirmed."""

@@ -107,13 +107,11 @@ def insert_run(connection: Connection, run: RunRecord, steps: Mapping[str, StepR
     connection.execute(insert(STEPS), [_as_dict(step, STEP_FIELDS) for step in steps.values()])
 
 
-_GETTERS: dict[tuple[str, ...], Any] = {}
+_GETTERS = {names: attrgetter(*names) for names in (_RUN_CHANGES, _STEP_CHANGES)}  # a tuple of them, read in C
 
 
 def _values(record: Any, names: tuple[str, ...]) -> tuple[Any, ...]:
-    if (getter := _GETTERS.get(names)) is None:
-        getter = _GETTERS[names] = attrgetter(*names)  # a tuple of them, read in C
-    return tuple(getter(record))
+    return tuple(_GETTERS[names](record))
 
 
 def _as_dict(record: Any, names: tuple[str, ...], prefix: str = "") -> dict[str, Any]:
