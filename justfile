@@ -61,3 +61,7 @@ lint:
     mypy
     lint-imports
     just validate
+
+# Create the first admin account (asks for its password): the dashboard needs an admin or an operator
+admin EMAIL:
+    flowplane users create {{EMAIL}} --role admin

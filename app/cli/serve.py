@@ -70,6 +70,8 @@ def up(ctx: CliContext) -> None:
 
     from app import supervisor
     from app.bootstrap import build
+    from app.cli import banner
+    from app.db.engine import make_engine
 
     settings = ctx.settings
     logs.configure(settings.api.log_level)
@@ -82,6 +84,15 @@ def up(ctx: CliContext) -> None:
                 supervisor.Child("scheduler", supervisor.flowplane_command("scheduler"))]
     if settings.events.enabled:
         children.append(supervisor.Child("consumers", supervisor.flowplane_command("consumers")))
+
+    def has_admin() -> bool:
+        engine = make_engine(settings.database)
+        try:
+            return banner.admins(engine) > 0
+        finally:
+            engine.dispose()
+
+    banner.announce_when_serving(settings, has_admin)
     sys.exit(supervisor.run(children, env))
 
 
