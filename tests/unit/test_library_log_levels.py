@@ -1,0 +1,39 @@
+"""Library chatter stays at WARNING unless debug is asked for; our own info lines and their warnings still show."""
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from app import logs
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    libraries = {name: logging.getLogger(name).level for name in ("apscheduler", "huey", "kombu", "alembic")}
+    yield
+    root.handlers[:], root.level = handlers, level
+    for name, previous in libraries.items():
+        logging.getLogger(name).setLevel(previous)
+
+
+def test_at_info_libraries_speak_only_of_warnings(capsys: pytest.CaptureFixture[str]) -> None:
+    logs.configure("info", json_lines=True)
+    logging.getLogger("apscheduler.executors.default").info('Running job "SchedulerProcess.sync"')
+    logging.getLogger("huey.consumer").info("Huey consumer started")
+    logging.getLogger("alembic.runtime.migration").info("Context impl SQLiteImpl.")
+    logging.getLogger("kombu.mixins").warning("Connection to broker lost")
+    logging.getLogger("app.scheduling.scheduler").info("scheduler started")
+    err = capsys.readouterr().err
+    assert "Running job" not in err and "Huey consumer started" not in err and "Context impl" not in err
+    assert "Connection to broker lost" in err and "scheduler started" in err
+
+
+def test_debug_lets_the_libraries_speak(capsys: pytest.CaptureFixture[str]) -> None:
+    logs.configure("debug", json_lines=True)
+    logging.getLogger("apscheduler.executors.default").info('Running job "SchedulerProcess.sync"')
+    logging.getLogger("huey.consumer").debug("dequeued")
+    err = capsys.readouterr().err
+    assert "Running job" in err and "dequeued" in err
