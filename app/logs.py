@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 
 from app.redaction import redact_url
 
-_CHATTY_LIBRARIES = ("apscheduler", "huey", "kombu", "amqp", "alembic", "httpx", "httpcore")
+# Huey's own "huey" logger stays: its lines are the record of each task run ("Executing …", "… executed in …").
+_CHATTY_LIBRARIES = ("apscheduler", "huey.consumer", "kombu", "amqp", "alembic", "httpx", "httpcore")
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "color_message"}
 # The fields of the innermost open context. A ContextVar, so threads (and asyncio tasks) never mix them.
 _fields: ContextVar[dict[str, object] | None] = ContextVar("flowplane_log_fields", default=None)
@@ -87,8 +88,8 @@ def configure(level: str = "info", *, json_lines: bool | None = None) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
-    # Libraries narrate their routine (APScheduler logs each 1 s sync twice, Huey and Alembic every start): their
-    # warnings and errors come through; their info lines only when debug is asked for.
+    # Libraries narrate their routine (APScheduler logs each 1 s sync twice, Huey's consumer and Alembic every
+    # start): their warnings and errors come through; their info lines only when debug is asked for.
     for name in _CHATTY_LIBRARIES:
         logging.getLogger(name).setLevel(logging.NOTSET if level.lower() == "debug" else logging.WARNING)
     access = logging.getLogger("uvicorn.access")
