@@ -66,7 +66,17 @@ class Container:
     def new_session(self) -> Callable[[], Session]:
         return lambda: Session(self.engine, expire_on_commit=False)
 
+    def watch_definitions(self, *, workflows: bool = True, schedules: bool = True) -> None:
+        """For the long-running processes: workflow and schedule edits are read and reported within about
+        the reload interval, whether or not anything uses them meanwhile."""
+        if workflows:
+            self.workflows.watch()
+        if schedules:
+            self.schedules.watch()
+
     def close(self) -> None:
+        self.workflows.stop_watching()
+        self.schedules.stop_watching()
         self.plane.close()
         self.publisher.close()
         self.huey.leased.close()

@@ -1,13 +1,16 @@
 """Definitions read from a directory of files and re-read when one changes. An edit that does not load
 is rejected and the last version that did keeps serving; workflows and schedules both work this way."""
 
+import functools
 import logging
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,42 @@ class WatchedFiles(Generic[T]):
         self._by_file: dict[Path, T] = {}
         self._rejected: dict[str, Rejected] = {}
         self._checked = float("-inf")
+        self._watcher: threading.Thread | None = None
+        self._stop_watching = threading.Event()
+        self._announce = True  # False in a child forked from a watching process: the parent tells of edits
+
+    def watch(self) -> None:
+        """Re-read the directory every interval in a thread of its own, so that an edit is reported (applied
+        or rejected) within about the interval even when nothing uses the definitions."""
+        with self._lock:
+            if self._watcher is not None or self._interval <= 0:
+                return
+            self._stop_watching.clear()
+            self._watcher = threading.Thread(target=self._watch, name=f"{self._kind}-files", daemon=True)
+            os.register_at_fork(after_in_child=functools.partial(_after_fork, weakref.ref(self)))
+        self._watcher.start()
+
+    def stop_watching(self) -> None:
+        self._stop_watching.set()
+        with self._lock:
+            watcher, self._watcher = self._watcher, None
+        if watcher is not None and watcher is not threading.current_thread():
+            watcher.join(timeout=5)
+
+    def _watch(self) -> None:
+        while not self._stop_watching.is_set():
+            try:
+                self.current()
+            except Exception:  # a bug in a loader must not end the watch: the next edit is read again
+                log.exception("re-reading the %s files failed", self._kind)
+            self._stop_watching.wait(self._interval)
+
+    def _forked(self) -> None:
+        """A forked child has no watcher thread, and a lock that thread held would stay held forever."""
+        self._lock = threading.RLock()
+        self._stop_watching = threading.Event()
+        self._watcher = None
+        self._announce = False
 
     def current(self) -> dict[str, T]:
         """Name -> definition, re-reading changed files when the interval has passed."""
@@ -103,7 +142,8 @@ class WatchedFiles(Generic[T]):
             problems = tuple(getattr(invalid, "problems", ()))
             self._rejected[str(path)] = Rejected(str(path), problems, time.time())
             kept = self._by_file.get(path)
-            log.error("%s: edit rejected (%d problem(s)); %s\n%s", path, len(problems),
+            log.log(logging.ERROR if self._announce else logging.DEBUG,
+                    "%s: edit rejected (%d problem(s)); %s\n%s", path, len(problems),
                       f"version {kept.version[:12]} keeps serving" if kept else "nothing to serve",
                       "\n".join(str(problem) for problem in problems))
             return False
@@ -115,9 +155,15 @@ class WatchedFiles(Generic[T]):
         self._rejected.pop(str(path), None)
         previous = self._by_file.get(path)
         self._by_file[path] = item
+        level = logging.INFO if self._announce else logging.DEBUG
         if previous is None:
-            log.info("%s %s loaded from %s (version %s)", self._kind, item.name, path, item.version[:12])
+            log.log(level, "%s %s loaded from %s (version %s)", self._kind, item.name, path, item.version[:12])
         elif previous.version != item.version:
-            log.info("%s %s reloaded: version %s -> %s", self._kind, item.name, previous.version[:12],
+            log.log(level, "%s %s reloaded: version %s -> %s", self._kind, item.name, previous.version[:12],
                      item.version[:12])
         return previous is None or previous.version != item.version
+
+
+def _after_fork(files: "weakref.ref[WatchedFiles[Any]]") -> None:
+    if (watched := files()) is not None:
+        watched._forked()

@@ -36,6 +36,7 @@ def api(ctx: CliContext, host: str | None, port: int | None) -> None:
     # than asyncio's default of CPUs + 4, so requests wait for a connection under pool_timeout, not for a thread.
     set_asyncio_executor(ThreadPoolExecutor(max_workers=2 * settings.database.pool_size, thread_name_prefix="api"))
     container = build(settings)
+    container.watch_definitions()
     try:
         server = uvicorn.Server(uvicorn_config(create_app(container), settings, host=host, port=port))
         server.run()
@@ -120,6 +121,7 @@ def worker(ctx: CliContext, concurrency: int | None) -> None:
                          container.huey.leased.adopt_legacy_keys),
     )
     container.engine.dispose()  # children open their own connections after the fork
+    container.watch_definitions(schedules=False)  # in this process; its forked workers leave the telling to it
     log = logging.getLogger("app.worker")
     log.info("worker started (%s, concurrency: %d)", _backend_label(settings), concurrency)
     consumer.run()
@@ -138,6 +140,7 @@ def scheduler(ctx: CliContext) -> None:
     container = build(settings)
     process = SchedulerProcess(container.schedules, container.scheduling,
                                reload_interval=settings.scheduler.reload_interval.total_seconds())
+    container.watch_definitions(workflows=False)
     try:
         process.run()
     finally:

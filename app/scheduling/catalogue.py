@@ -47,3 +47,10 @@ class ScheduleCatalogue:
 
     def rejected(self) -> dict[str, Rejected]:
         return self._files.rejected()
+
+    def watch(self) -> None:
+        """Report edits (applied or rejected) as they happen, from a thread, not when next used."""
+        self._files.watch()
+
+    def stop_watching(self) -> None:
+        self._files.stop_watching()

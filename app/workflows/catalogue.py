@@ -52,6 +52,13 @@ class WorkflowCatalogue:
         """File -> the problems of its latest edit, for files whose latest edit was rejected."""
         return self._files.rejected()
 
+    def watch(self) -> None:
+        """Report edits (applied or rejected) as they happen, from a thread, not when next used."""
+        self._files.watch()
+
+    def stop_watching(self) -> None:
+        self._files.stop_watching()
+
     def version(self, version: str, source: Callable[[], tuple[str, str]]) -> Workflow:
         """The definition with this hash; ``source`` gives (text, file) when this process has not seen it."""
         with self._lock:

@@ -2,9 +2,11 @@
 
 import os
 import threading
+from pathlib import Path
 
 from sqlalchemy import create_engine
 
+from app.filewatch import WatchedFiles
 from app.plane.sent import SentRows
 from app.plane.tasks.starts import StartMarks
 
@@ -24,3 +26,19 @@ def test_sent_rows_and_start_marks_work_in_a_child_forked_under_their_lock() -> 
     marks = StartMarks(lambda envelope, began: None)
     with sent._changed, marks._lock:  # as if their threads held them at the fork
         assert _in_a_child(lambda: (sent.unsettled(), marks.end())) == 0
+
+
+def test_watched_files_work_in_a_child_forked_while_the_watcher_held_its_lock(tmp_path: Path) -> None:
+    (tmp_path / "a.toml").write_text("name = 'a'\n")
+    files = WatchedFiles(tmp_path, lambda text, file: _Named(text), ValueError, kind="thing", reload_interval=0.05)
+    files.watch()
+    try:
+        with files._lock:  # as if the watcher thread held it at the fork
+            assert _in_a_child(lambda: files.current()["a"]) == 0
+    finally:
+        files.stop_watching()
+
+
+class _Named:
+    def __init__(self, text: str) -> None:
+        self.name, self.version = text.split("'")[1], text
