@@ -33,8 +33,12 @@ def events_topology(ctx: CliContext) -> None:
 @events.command("stats")
 @pass_context
 def events_stats(ctx: CliContext) -> None:
-    """Per consumer: queue depth, unacked, consumers, retrying, dead, rates."""
-    echo_json(_events(ctx).stats())
+    """Per consumer: queue depth, unacked, consumers ("unknown" on the embedded transport), retrying, dead,
+    rates."""
+    stats = _events(ctx).stats()
+    for figures in stats["consumers"].values():
+        figures["consumers"] = "unknown" if figures["consumers"] is None else figures["consumers"]
+    echo_json(stats)
 
 
 @events.command("requeue")

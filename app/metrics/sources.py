@@ -217,5 +217,6 @@ def _events(stats: Callable[[], Mapping[str, Any]]) -> list[Metric]:
         for state in ("ready", "unacked", "retrying", "dead"):
             if queue.get(state) is not None:
                 messages.add_metric([name, state], queue[state])
-        consumers.add_metric([name], queue["consumers"])
+        if queue["consumers"] is not None:  # unknown on the embedded transport: no sample rather than a 0
+            consumers.add_metric([name], queue["consumers"])
     return [messages, consumers]

@@ -146,7 +146,8 @@ def test_a_stopped_broker_drops_only_the_event_series(make_container: Callable[.
         took = time.monotonic() - started
 
     assert value(reference, "flowplane_metrics_source_up", source="event_broker") == 1
-    assert value(reference, "flowplane_event_consumers", consumer="audit") == 0
+    # The embedded transport cannot count its consumers: no sample, rather than a 0 while three run
+    assert not any(name == "flowplane_event_consumers" for name, _ in reference)
     assert any(name == "flowplane_event_queue_messages" for name, _ in reference)
     assert value(samples, "flowplane_metrics_source_up", source="event_broker") == 0
     assert not any(name.startswith(("flowplane_event_queue", "flowplane_event_consumers")) for name, _ in samples)

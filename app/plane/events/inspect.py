@@ -54,7 +54,8 @@ class EventInspector:
                     "queue": queues.main.name,
                     "ready": main["ready"],
                     "unacked": main["unacked"],
-                    "consumers": main["consumers"],
+                    # The embedded transport keeps no count of its consumers: None ("unknown"), never a false 0
+                    "consumers": None if self.topology.embedded else main["consumers"],
                     "retrying": _passive(channel, queues.retry.name)["ready"],
                     "dead": _passive(channel, queues.dead.name)["ready"],
                     "publish_rate": main.get("publish_rate"),
