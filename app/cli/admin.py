@@ -119,10 +119,15 @@ def sessions_cleanup(ctx: CliContext) -> None:
 @pass_context
 def show_config(ctx: CliContext) -> None:
     """Check the settings and print them as TOML, with every secret redacted."""
-    for section, values in ctx.settings.model_dump(mode="json").items():
+    settings = ctx.settings
+    for section, values in settings.model_dump(mode="json").items():
         click.echo(f"[{section}]")
+        fields = type(getattr(settings, section)).model_fields
         for key, value in values.items():
-            click.echo(f"# {key} is not set" if value is None else f"{key} = {_toml_value(_shown(key, value))}")
+            if value is None or value == "":  # unset: say so, and what that means, rather than print "" or None
+                click.echo(f"# {key} is not set: {fields[key].description or 'optional'}")
+            else:
+                click.echo(f"{key} = {_toml_value(_shown(key, value))}")
         click.echo()
 
 

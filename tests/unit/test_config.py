@@ -100,3 +100,17 @@ def test_flowplane_config_prints_no_secret(tmp_path: Path) -> None:
     assert ran.returncode == 0, ran.stderr
     assert [secret for secret in secrets if secret in ran.stdout] == []
     assert "sslmode=require" in ran.stdout and 'smtp_password = "***"' in ran.stdout
+
+
+def test_flowplane_config_says_which_keys_are_unset_and_stays_valid_toml(tmp_path: Path) -> None:
+    import tomllib
+
+    from tests.cli import invoke
+
+    ran = invoke(["config"], {}, tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert '= ""' not in ran.stdout and "None" not in ran.stdout
+    assert "# url is not set: redis:// URL; empty keeps everything embedded (no Redis)." in ran.stdout
+    assert "# smtp_password is not set: " in ran.stdout
+    printed = tomllib.loads(ran.stdout)
+    assert printed["api"]["port"] == 8000 and "url" not in printed["redis"]
