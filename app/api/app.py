@@ -1,16 +1,14 @@
 """Builds the Litestar application from a wired :class:`~app.bootstrap.Container`."""
 
 from collections.abc import Iterator
-from importlib.metadata import version
 
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, SecurityScheme
 from sqlmodel import Session
 
 from app import dashboard
+from app.api import docs
 from app.api.accounts import SessionRoutes, UserRoutes
 from app.api.bodies import JsonCheckedRequest
 from app.api.events import EventRoutes
@@ -57,12 +55,7 @@ def create_app(container: Container, limiter: Limiter | None = None) -> Litestar
         middleware=[RefuseNul],
         request_max_body_size=settings.api.max_body_bytes,
         request_class=JsonCheckedRequest,
-        openapi_config=OpenAPIConfig(
-            title="Flowplane",
-            version=version("flowplane"),
-            path="/schema",
-            components=Components(security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}),
-        ),
+        openapi_config=docs.openapi_config(),
         state=State({"container": container, "limiter": limiter}),
         on_shutdown=[limiter.close],
         logging_config=None,
