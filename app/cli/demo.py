@@ -1,6 +1,7 @@
 """`flowplane demo`: walk a registration through the system (starting it if it is not running): register,
 read the verification link from the welcome mail, follow it, and print the registration workflow's timeline:
-each step, where it ran, how long it waited (the wait for the click included) and took."""
+each step, where it ran, when it became ready, how long it queued and how long it took (a wait's parked time
+included)."""
 
 import json
 import re
@@ -95,19 +96,23 @@ def _ms(start: str | None, end: str | None) -> str:
 
 
 def timeline(run: dict[str, Any]) -> list[str]:
+    """One line per step: ready (since the run started), queued (ready until a worker took it), took (a
+    worker's run, or a wait's parked time) and, for task steps only, the attempts."""
     name = max([4, *(len(step["id"]) for step in run["steps"])]) + 2
     what = max([4, *(len(f"{step['kind']} {step['target']}") for step in run["steps"])]) + 2
     lines = [f"run {run['id']}: {run['workflow']} {run['status']} in {_ms(run['created_at'], run['finished_at'])}",
-             f"  {'step':<{name}}{'what':<{what}}{'where':<28}{'waited':>10}{'took':>10}  status"]
+             f"  {'step':<{name}}{'what':<{what}}{'where':<28}{'ready at':>10}{'queued':>10}{'took':>10}  status"]
     for step in run["steps"]:
         where = step["worker"] or ("-" if step["status"] in ("skipped", "cancelled") else {
             "event": "the outbox -> event plane", "wait_for": "parked: no process", "wait": "parked: no process",
         }.get(step["kind"], "-"))  # a step that never ran went nowhere
-        waited = _ms(run["created_at"], step["started_at"] or step["ready_at"])
-        took = _ms(step["started_at"] or step["ready_at"], step["finished_at"]) if step["kind"].startswith("wait") \
+        ready = _ms(run["created_at"], step["ready_at"])
+        queued = _ms(step["ready_at"], step["started_at"])  # only a task is queued: the rest never start
+        took = _ms(step["ready_at"], step["finished_at"]) if step["kind"].startswith("wait") \
             else _ms(step["started_at"], step["finished_at"])
-        lines.append(f"  {step['id']:<{name}}{step['kind'] + ' ' + step['target']:<{what}}{where:<28}{waited:>10}"
-                     f"{took:>10}  {step['status']} (attempts: {step['attempts']})")
+        attempts = f" (attempts: {step['attempts']})" if step["kind"] == "task" and step["attempts"] else ""
+        lines.append(f"  {step['id']:<{name}}{step['kind'] + ' ' + step['target']:<{what}}{where:<28}{ready:>10}"
+                     f"{queued:>10}{took:>10}  {step['status']}{attempts}")
     return lines
 
 

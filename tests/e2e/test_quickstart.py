@@ -62,7 +62,14 @@ def test_demo_starts_what_it_needs_shows_the_run_and_stops_it(tmp_path: Path) ->
     assert demo.returncode == 0, demo.stdout + demo.stderr
     lines = demo.stdout.splitlines()
     assert any(line.startswith("run ") and "user_registration succeeded in" in line for line in lines)
-    steps = {line.split()[0]: line for line in lines if line.startswith("  ") and "(attempts:" in line}
+    timeline = next(index for index, line in enumerate(lines) if line.startswith("run "))
+    assert lines[timeline + 1].split()[3:] == ["ready", "at", "queued", "took", "status"]
+    steps: dict[str, str] = {}
+    for line in lines[timeline + 2:]:
+        if not line.startswith("  ") or line.startswith("  ok "):
+            break
+        steps[line.split()[0]] = line
+    assert "(attempts: 1)" in steps["welcome_email"] and "attempts" not in steps["announce"]
     verified_path = {"announce", "welcome_email", "await_verification", "announce_verified", "record_onboarding"}
     assert set(steps) == verified_path | {"remind", "await_after_reminder", "expire", "announce_expired"}
     assert all(("succeeded" if step in verified_path else "skipped") in line for step, line in steps.items())

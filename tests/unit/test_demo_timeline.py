@@ -26,3 +26,18 @@ def test_a_wait_that_ran_was_parked_and_one_that_was_skipped_went_nowhere() -> N
     for skipped in ("again", "expired"):
         assert "parked" not in lines[skipped] and "event plane" not in lines[skipped]
         assert lines[skipped].split()[3] == "-"
+
+
+def test_queued_counts_from_ready_to_started_and_only_task_steps_show_attempts() -> None:
+    mail = _step("mail", "task", "email.welcome", "succeeded", worker="host:1", ready_at=T1, started_at=T2,
+                 finished_at=T2)
+    mail["attempts"] = 2
+    run = {"id": "r1", "workflow": "w", "status": "succeeded", "created_at": T0, "finished_at": T2, "steps": [
+        mail, _step("announce", "event", "user.created", "succeeded", ready_at=T0, finished_at=T0)]}
+    header, *steps = timeline(run)[1:]
+    assert header.split()[3:] == ["ready", "at", "queued", "took", "status"]
+    lines = {line.split()[0]: line for line in steps}
+    # ready 1 s after the run started, queued 2 s until a worker took it (not 3 s since the run started)
+    assert lines["mail"].split()[4:10] == ["1000", "ms", "2000", "ms", "0", "ms"]
+    assert lines["mail"].endswith("succeeded (attempts: 2)")
+    assert lines["announce"].endswith("succeeded") and "attempts" not in lines["announce"]

@@ -54,6 +54,10 @@ def test_a_run_page_draws_its_dag(container: Container, as_role: Clients) -> Non
     for step in ("announce", "welcome_email", "record_onboarding"):
         assert f'data-step="{step}"' in page
     assert '<svg class="dag"' in page and "<line" in page  # record_onboarding waits for welcome_email
+    # An event step has no attempts of its own (the outbox delivers it): a dash, not "0"
+    announce = page[page.index('<tr data-step="announce"'):]
+    announce = announce[:announce.index("</tr>")]
+    assert '<td class="num">–</td>' in announce and '<td class="num">0</td>' not in announce
 
 
 def test_unknown_things_are_404_pages(as_role: Clients) -> None:
