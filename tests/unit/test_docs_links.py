@@ -1,10 +1,14 @@
 """The README and docs/ hold together: every relative link leads to a file and heading that exist, every page
-in docs/ is reachable from the README, and the README stays short. External links are not fetched."""
+in docs/ is reachable from the README, every command they show exists, and the README stays short. External links
+are not fetched."""
 
 import re
 from pathlib import Path
 
+import click
 import pytest
+
+from app.cli import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -91,6 +95,46 @@ def test_every_docs_page_is_linked_from_the_readme() -> None:
     linked = {_resolve(README, target)[0] for target in links(README) if not EXTERNAL.match(target)}
     missing = [str(page.relative_to(ROOT)) for page in PAGES if page.resolve() not in linked]
     assert not missing, f"pages the README does not link to: {missing}"
+
+
+def _code(path: Path) -> list[str]:
+    """What the page shows as code: its fenced blocks' lines and its code spans."""
+    lines, fence = [], ""
+    for line in path.read_text().splitlines():
+        opening = FENCE.match(line)
+        if fence:
+            if opening and opening[1][0] == fence[0] and len(opening[1]) >= len(fence):
+                fence = ""
+            else:
+                lines.append(line)
+        elif opening:
+            fence = opening[1]
+        else:
+            lines.extend(span[0].strip("`") for span in CODE_SPAN.finditer(line))
+    return lines
+
+
+COMMAND = re.compile(r"(?:^|[\s(;&|$])(flowplane|just)((?:[ \t]+[a-z][\w-]*(?:\\?\|[a-z][\w-]*)*)+)")
+RECIPES = set(re.findall(r"^([a-z][\w-]*)[^:=\n]*:(?!=)", (ROOT / "justfile").read_text(), re.MULTILINE))
+
+
+@pytest.mark.parametrize("source", [README, *PAGES], ids=lambda path: str(path.relative_to(ROOT)))
+def test_every_command_shown_exists(source: Path) -> None:
+    """`flowplane GROUP SUB|SUB` names real click commands; `just RECIPE` a recipe of the justfile."""
+    problems = []
+    for code in _code(source):
+        for program, words in COMMAND.findall(code):
+            first, *rest = words.split()
+            if program == "just":
+                problems += [f"just {first}: no such recipe"] if first not in RECIPES else []
+                continue
+            command = cli.get_command(click.Context(cli), first)
+            if command is None:
+                problems.append(f"flowplane {first}: no such command")
+            elif isinstance(command, click.Group) and rest:
+                problems += [f"flowplane {first} {name}: no such command" for name in re.split(r"\\?\|", rest[0])
+                             if command.get_command(click.Context(command), name) is None]
+    assert not problems, f"commands in {source.relative_to(ROOT)} that do not exist:\n" + "\n".join(problems)
 
 
 def test_the_readme_is_what_a_user_needs_in_the_first_hour() -> None:
