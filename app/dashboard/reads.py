@@ -11,6 +11,7 @@ from app.bootstrap import Container
 from app.dashboard import charts, dag_svg, timeline
 from app.dashboard.actions import events, recent, tasks
 from app.db.models import WorkflowRun
+from app.handlers.effects import consumer_effects
 from app.plane.tasks.inspect import SCAN_LIMIT, STATES
 from app.scheduling.views import schedule_view
 from app.workflows import waiting
@@ -125,7 +126,8 @@ def events_page(container: Container) -> dict[str, Any]:
     queues = [{"consumer": name, "main": q.main.name, "retry": q.retry.name, "dead": q.dead.name,
                "bindings": [_binding(topology.exchange.type, binding) for binding in (q.main.bindings or [])],
                "figures": figures.get(name)} for name, q in topology.consumers.items()]
-    return {"stats": stats, "notice": notice, "queues": queues, "embedded": topology.embedded,
+    applied = consumer_effects(container.engine, list(topology.consumers), today=container.clock.now().date())
+    return {"stats": stats, "notice": notice, "queues": queues, "embedded": topology.embedded, "applied": applied,
             "exchanges": [(topology.exchange.name, topology.exchange.type, "events"),
                           (topology.dead_exchange.name, topology.dead_exchange.type, "dead letters")]}
 
