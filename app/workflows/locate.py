@@ -67,7 +67,7 @@ class Locator:
             char = self._text[self._index]
             if char == "#":
                 end = self._text.find("\n", self._index)
-                self._index = len(self._text) if end < 0 or not newlines else end
+                self._index = len(self._text) if end < 0 else end
                 if not newlines:
                     return
             elif char in " \t" or (newlines and char in "\r\n"):
