@@ -46,6 +46,8 @@ def _names(value: Any) -> Any:
 
 NameList = Annotated[list[str], BeforeValidator(_names)]
 Duration = Annotated[timedelta, BeforeValidator(_duration), PlainSerializer(format_duration)]
+# An empty value (``TOKEN=`` in a compose file) is unset, never a secret that an empty credential would match.
+OptionalSecret = Annotated[SecretStr | None, BeforeValidator(lambda value: None if value == "" else value)]
 RateSetting = Annotated[
     Rate,
     BeforeValidator(_rate),
@@ -65,8 +67,8 @@ class ApiSettings(Section):
     forwarded_allow_ips: str = Field(
         "127.0.0.1", description="Proxies trusted for X-Forwarded-For (comma-separated, or '*')."
     )
-    metrics_token: SecretStr | None = Field(None, description="Bearer token GET /metrics requires (set it through "
-                                          "the environment); unset leaves it open to scrapers.")
+    metrics_token: OptionalSecret = Field(None, description="Bearer token GET /metrics requires (set it through "
+                                          "the environment); unset or empty leaves it open to scrapers.")
 
 
 class DatabaseSettings(Section):

@@ -1,4 +1,4 @@
-"""Prometheus metrics read at scrape time from shared state, on resources of their own (see README, Metrics)."""
+"""Prometheus metrics read at scrape time from shared state, on resources of their own (docs/metrics.md)."""
 
 from app.metrics.collector import FlowplaneCollector, make_collector
 

@@ -58,8 +58,7 @@ def test_dependencies_name_real_services_and_conditions(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(APP_SERVICES))
 def test_the_environment_is_valid_flowplane_settings(name: str) -> None:
-    environment = {key: re.sub(r"\$\{(\w+)[^}]*\}", "placeholder", str(value))
-                   for key, value in APP_SERVICES[name]["environment"].items()}
+    environment = _interpolated(APP_SERVICES[name]["environment"])
     settings = load_settings(environ=environment)
     assert settings.database.url.startswith("postgresql://")
     assert settings.redis.url and settings.rabbitmq.url
@@ -172,8 +171,7 @@ def test_every_long_running_flowplane_service_has_a_real_health_check(name: str)
         assert argv[0] in ("curl", "wget"), f"{name}'s health check runs {argv[0]!r}: teach this test about it"
     url = re.search(r"https?://(?:127\.0\.0\.1|localhost):(\d+)(/[\w/]*)", " ".join(argv))
     assert url, f"{name}'s health check asks no local URL"
-    environment = {key: re.sub(r"\$\{(\w+)[^}]*\}", "placeholder", str(value))
-                   for key, value in APP_SERVICES[name]["environment"].items()}
+    environment = _interpolated(APP_SERVICES[name]["environment"])
     assert int(url[1]) == load_settings(environ=environment).api.port, "the check asks another port than the API's"
     assert url[2] in HEALTH_PATHS, f"the API serves no {url[2]} (app/api/health.py serves {sorted(HEALTH_PATHS)})"
 
@@ -198,3 +196,9 @@ def _seconds(duration: str) -> float:
     assert parts and any(parts.groups()), f"not a compose duration: {duration!r}"
     hours, minutes, seconds, millis = (int(parts[index] or 0) for index in (2, 4, 6, 8))
     return hours * 3600 + minutes * 60 + seconds + millis / 1000
+
+
+def _interpolated(environment: dict[str, object]) -> dict[str, str]:
+    """As compose would: a variable's default where it has one, a stand-in value for a required one."""
+    return {key: re.sub(r"\$\{(\w+)(?::?-([^}]*))?[^}]*\}", lambda match: match[2] if match[2] is not None
+                        else "placeholder", str(value)) for key, value in environment.items()}

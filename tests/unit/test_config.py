@@ -114,3 +114,9 @@ def test_flowplane_config_says_which_keys_are_unset_and_stays_valid_toml(tmp_pat
     assert "# smtp_password is not set: " in ran.stdout
     printed = tomllib.loads(ran.stdout)
     assert printed["api"]["port"] == 8000 and "url" not in printed["redis"]
+
+
+def test_an_empty_metrics_token_is_unset_not_a_secret_an_empty_bearer_matches() -> None:
+    assert load_settings(environ={"FLOWPLANE_API__METRICS_TOKEN": ""}).api.metrics_token is None
+    token = load_settings(environ={"FLOWPLANE_API__METRICS_TOKEN": "s3cret"}).api.metrics_token
+    assert token is not None and token.get_secret_value() == "s3cret"

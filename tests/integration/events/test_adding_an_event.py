@@ -1,4 +1,4 @@
-"""The README's three steps for a new event, followed to the letter with a module of our own."""
+"""The three steps of docs/event-plane.md for a new event, followed to the letter with a module of our own."""
 
 import os
 import signal

@@ -130,7 +130,7 @@ def test_every_redis_key_starts_with_the_key_prefix(world: PlaneWorld) -> None:
     handle, _ = storage.take() or (None, b"")
     storage.ack(handle, "processed", task="test.record", seconds=0.01, task_id=now[0].id)
     storage.pause()
-    # Then each one starts with redis.key_prefix, as the README says
+    # Then each one starts with redis.key_prefix, as docs/task-plane.md says
     client = Redis.from_url(world.env["FLOWPLANE_REDIS__URL"])
     keys = sorted(key.decode() for key in client.scan_iter(f"*{prefix}*"))
     client.close()
@@ -216,7 +216,7 @@ def test_the_plane_runs_under_a_redis_acl_scoped_to_its_prefix(world: PlaneWorld
     admin.acl_setuser(user, enabled=True, passwords=[f"+{password}"], keys=[f"{prefix}*"], channels=["*"],
                       commands=["+@all"])
     try:
-        # Given a Redis user that may touch only keys under the prefix (the README promises nothing else)
+        # Given a Redis user that may touch only keys under the prefix (docs/task-plane.md promises nothing else)
         url = world.env["FLOWPLANE_REDIS__URL"].replace("redis://", f"redis://{user}:{password}@", 1)
         container = world.container(FLOWPLANE_REDIS__URL=url)
         # Then a process starts, sends, takes and acks
