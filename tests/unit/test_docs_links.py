@@ -23,19 +23,27 @@ HEADING = re.compile(r"^ {0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
 EXTERNAL = re.compile(r"^[a-z][a-z0-9+.-]*:", re.IGNORECASE)  # http:, https:, mailto: ...
 
 
-def _prose(path: Path) -> list[str]:
-    """The file's lines outside fenced code blocks (a ``# comment`` there is no heading, ``[a](b)`` no link)."""
-    lines, fence = [], ""
+def _split(path: Path) -> tuple[list[str], list[str]]:
+    """The file's lines outside fenced code blocks (a ``# comment`` there is no heading, ``[a](b)`` no link),
+    and what it shows as code: its fenced blocks' lines and its code spans."""
+    prose, code, fence = [], [], ""
     for line in path.read_text().splitlines():
         opening = FENCE.match(line)
         if fence:
             if opening and opening[1][0] == fence[0] and len(opening[1]) >= len(fence):
                 fence = ""
+            else:
+                code.append(line)
         elif opening:
             fence = opening[1]
         else:
-            lines.append(line)
-    return lines
+            prose.append(line)
+            code.extend(span[0].strip("`") for span in CODE_SPAN.finditer(line))
+    return prose, code
+
+
+def _prose(path: Path) -> list[str]:
+    return _split(path)[0]
 
 
 def slug(heading: str) -> str:
@@ -98,20 +106,7 @@ def test_every_docs_page_is_linked_from_the_readme() -> None:
 
 
 def _code(path: Path) -> list[str]:
-    """What the page shows as code: its fenced blocks' lines and its code spans."""
-    lines, fence = [], ""
-    for line in path.read_text().splitlines():
-        opening = FENCE.match(line)
-        if fence:
-            if opening and opening[1][0] == fence[0] and len(opening[1]) >= len(fence):
-                fence = ""
-            else:
-                lines.append(line)
-        elif opening:
-            fence = opening[1]
-        else:
-            lines.extend(span[0].strip("`") for span in CODE_SPAN.finditer(line))
-    return lines
+    return _split(path)[1]
 
 
 COMMAND = re.compile(r"(?:^|[\s(;&|$])(flowplane|just)((?:[ \t]+[a-z][\w-]*(?:\\?\|[a-z][\w-]*)*)+)")
