@@ -10,6 +10,7 @@ from sqlmodel import Session
 from app import dashboard
 from app.api import docs
 from app.api.accounts import SessionRoutes, UserRoutes
+from app.api.allow import allow_every_method
 from app.api.bodies import JsonCheckedRequest
 from app.api.events import EventRoutes
 from app.api.health import health, ready
@@ -53,6 +54,7 @@ def create_app(container: Container, limiter: Limiter | None = None) -> Litestar
         },
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[RefuseNul],
+        before_send=[allow_every_method],
         request_max_body_size=settings.api.max_body_bytes,
         request_class=JsonCheckedRequest,
         openapi_config=docs.openapi_config(),
