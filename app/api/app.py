@@ -8,7 +8,7 @@ from litestar.di import Provide
 from sqlmodel import Session
 
 from app import dashboard
-from app.api import docs
+from app.api import docs, document
 from app.api.accounts import SessionRoutes, UserRoutes
 from app.api.allow import allow_every_method
 from app.api.bodies import JsonCheckedRequest
@@ -58,6 +58,7 @@ def create_app(container: Container, limiter: Limiter | None = None) -> Litestar
         request_max_body_size=settings.api.max_body_bytes,
         request_class=JsonCheckedRequest,
         openapi_config=docs.openapi_config(),
+        plugins=document.schema_plugins(container.plane.catalogue),
         state=State({"container": container, "limiter": limiter}),
         on_shutdown=[limiter.close],
         logging_config=None,

@@ -1,15 +1,20 @@
 """Operator endpoints of the event plane: read with the operator role, change with admin."""
 
+import re
+from functools import cache
 from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, ServiceUnavailableException
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
+from pydantic import BaseModel
 from sqlmodel import Session
 
 from app import audit
-from app.api.schemas import PublishedOut, PublishEventRequest
+from app.api.nul import PathText
+from app.api.responses import JSON_BODY, OPERATOR, problems
+from app.api.schemas import DATE_TIME_PATTERN, PublishedOut, PublishEventRequest
 from app.api.security import operators
 from app.bootstrap import Container
 from app.domain.errors import InvalidFields
@@ -17,6 +22,7 @@ from app.domain.events import InvalidEvent
 from app.plane.events.inspect import EventInspector, inspector_for
 
 READ, CHANGE = [operators(change=False)], [operators(change=True)]
+_DATE_TIME = re.compile(DATE_TIME_PATTERN)
 
 
 def _inspector(container: Container) -> EventInspector:
@@ -36,15 +42,31 @@ def _broker(action: Any) -> Any:
         raise ServiceUnavailableException(detail=f"the event broker is unreachable ({type(exc).__name__})") from None
 
 
+@cache
+def _times(payload: type[BaseModel]) -> frozenset[str]:
+    return frozenset(name for name, field in payload.model_json_schema()["properties"].items()
+                     if field.get("format") == "date-time")
+
+
+def _untimely(payload: type[BaseModel], data: dict[str, Any]) -> dict[str, str]:
+    return {f"payload.{name}": "must be an RFC 3339 date-time with its offset" for name in _times(payload)
+            if name in data and not (isinstance(data[name], str) and _DATE_TIME.fullmatch(data[name]))}
+
+
 def _checked(container: Container, data: PublishEventRequest) -> dict[str, Any]:
-    """The payload as the catalogue reads it; InvalidFields naming ``type`` or each ``payload.<field>``."""
+    """The payload as the catalogue reads it; InvalidFields naming ``type`` or each ``payload.<field>``. A time
+    must be an RFC 3339 string, as the document says: the catalogue's schema alone reads a Unix time too."""
     catalogue = container.plane.catalogue
     if data.type not in catalogue:
         raise InvalidFields({"type": f"unknown event type; known: {', '.join(catalogue.names())}"})
+    problems = _untimely(catalogue[data.type].schema, data.payload)
     try:
-        return catalogue.validate(data.type, data.payload)
+        payload = catalogue.validate(data.type, data.payload)
     except InvalidEvent as exc:
-        raise InvalidFields({f"payload.{field}": message for field, message in exc.problems.items()}) from None
+        problems = {**{f"payload.{field}": message for field, message in exc.problems.items()}, **problems}
+    if problems:
+        raise InvalidFields(problems)
+    return payload
 
 
 class EventRoutes(Controller):
@@ -55,7 +77,8 @@ class EventRoutes(Controller):
     @post("/", guards=CHANGE, sync_to_thread=True, status_code=201, summary="Publish an event by hand",
           description="Validated against the event catalogue (422 naming each bad field) and written through the "
                       "outbox, with a record in the operator audit log; message_id is null while events.enabled "
-                      "is false (no consumer gets it).")
+                      "is false (no consumer gets it).",
+          responses=problems(*OPERATOR, *JSON_BODY, 503))
     def publish(self, data: JSONBody[PublishEventRequest], request: Request,  # type: ignore[type-arg]
                 db: NamedDependency[Session], container: NamedDependency[Container]) -> PublishedOut:
         payload = _checked(container, data)
@@ -67,22 +90,24 @@ class EventRoutes(Controller):
                              detail=detail)
         return PublishedOut(message_id=message_id)
 
-    @get("/topology", guards=READ, sync_to_thread=False, summary="Exchanges, queues and bindings")
+    @get("/topology", guards=READ, sync_to_thread=False, summary="Exchanges, queues and bindings",
+         responses=problems(*OPERATOR, 503))
     def topology(self, container: NamedDependency[Container]) -> dict[str, str]:
         return {"topology": container.topology.describe()}
 
-    @get("/stats", guards=READ, sync_to_thread=True, summary="Per consumer: depth, unacked, consumers, dead, rates")
+    @get("/stats", guards=READ, sync_to_thread=True, summary="Per consumer: depth, unacked, consumers, dead, rates",
+         responses=problems(*OPERATOR, 503))
     def stats(self, container: NamedDependency[Container]) -> dict[str, Any]:
         return dict(_broker(lambda: _inspector(container).stats()))
 
     @post("/consumers/{name:str}/dead/requeue", guards=CHANGE, sync_to_thread=True, status_code=200,
-          summary="Move a consumer's dead letters back to its queue")
-    def requeue(self, container: NamedDependency[Container], name: FromPath[str]) -> dict[str, int]:
+          summary="Move a consumer's dead letters back to its queue", responses=problems(*OPERATOR, 404, 503))
+    def requeue(self, container: NamedDependency[Container], name: PathText) -> dict[str, int]:
         consumer = _consumer(container, name)
         return {"requeued": _broker(lambda: _inspector(container).requeue_dead(consumer))}
 
     @post("/consumers/{name:str}/dead/purge", guards=CHANGE, sync_to_thread=True, status_code=200,
-          summary="Delete a consumer's dead letters")
-    def purge(self, container: NamedDependency[Container], name: FromPath[str]) -> dict[str, int]:
+          summary="Delete a consumer's dead letters", responses=problems(*OPERATOR, 404, 503))
+    def purge(self, container: NamedDependency[Container], name: PathText) -> dict[str, int]:
         consumer = _consumer(container, name)
         return {"purged": _broker(lambda: _inspector(container).purge_dead(consumer))}

@@ -1,19 +1,23 @@
 from litestar import Response, get
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 
+from app.api.responses import problems
 from app.api.schemas import ReadinessOut
 from app.auth.accounts import REGISTRATION
 from app.bootstrap import Container
 from app.health import check_all, dependencies
 
 
-@get("/health", sync_to_thread=False, tags=["health"], summary="The process is alive")
+@get("/health", sync_to_thread=False, tags=["health"], summary="The process is alive", responses=problems())
 def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
 @get("/ready", sync_to_thread=True, tags=["health"],
-     summary="Every server the settings use answers and registration's workflow is loaded")
+     summary="Every server the settings use answers and registration's workflow is loaded",
+     responses={**problems(), 503: ResponseSpec(ReadinessOut, description="Not ready: checks says what is not ok",
+                                                 generate_examples=False)})
 def ready(container: NamedDependency[Container]) -> Response[ReadinessOut]:
     checks = check_all(dependencies(container.settings, container.engine,
                                     redis=getattr(container.huey.leased, "availability", None),

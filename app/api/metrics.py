@@ -7,13 +7,15 @@ from litestar import Request, Response, get
 from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException
 
+from app.api.responses import problems
 from app.api.security import CHALLENGE
 from app.bootstrap import Container
 
 TEXT_FORMAT = "text/plain; version=0.0.4"  # Litestar appends the charset
 
 
-@get("/metrics", tags=["health"], summary="Prometheus metrics (text format 0.0.4)")
+@get("/metrics", tags=["health"], summary="Prometheus metrics (text format 0.0.4)", media_type=TEXT_FORMAT,
+     responses=problems(401, why={401: "api.metrics_token is set, and this request does not bear it"}))
 async def metrics(request: Request, container: NamedDependency[Container]) -> Response[bytes]:  # type: ignore[type-arg]
     # Scrapers carry no user token: open unless api.metrics_token is set, then that bearer token alone.
     token = container.settings.api.metrics_token

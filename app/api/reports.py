@@ -6,9 +6,10 @@ from typing import Any
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath
 
+from app.api.nul import PathText
 from app.api.paging import Limit, Offset
+from app.api.responses import OPERATOR, problems
 from app.api.security import operators
 from app.bootstrap import Container
 from app.db.models import Report
@@ -27,7 +28,8 @@ class ReportRoutes(Controller):
     tags = ["reports"]
     security = [{"bearer": []}]
 
-    @get("/", guards=ADMIN, sync_to_thread=True, summary="Generated reports, newest first")
+    @get("/", guards=ADMIN, sync_to_thread=True, summary="Generated reports, newest first",
+         responses=problems(*OPERATOR, 422, 503))
     def list_reports(
         self, container: NamedDependency[Container],
         offset: Offset = 0,
@@ -37,8 +39,8 @@ class ReportRoutes(Controller):
         return {"total": total, "offset": offset, "limit": limit, "items": [_view(row) for row in rows]}
 
     @get("/{report_id:str}", guards=ADMIN, sync_to_thread=True, summary="One report's CSV file",
-         media_type="text/csv")
-    def download(self, container: NamedDependency[Container], report_id: FromPath[str]) -> Response[bytes]:
+         media_type="text/csv", responses=problems(*OPERATOR, 404, 503))
+    def download(self, container: NamedDependency[Container], report_id: PathText) -> Response[bytes]:
         found = reports.download(container.engine, report_id)
         if found is None:
             raise NotFoundException(detail=f"no report {report_id}")

@@ -8,21 +8,46 @@ import msgspec
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from app.db.models import User
+from app.domain import verification
 from app.domain.users import (
+    EMAIL_MAX_LENGTH,
+    NAME_MAX_LENGTH,
     PASSWORD_MAX_LENGTH,
+    PASSWORD_MIN_LENGTH,
     check_name,
     check_new_email,
     check_password,
     check_password_differs,
 )
 
+# What the validators below enforce, stated for the OpenAPI document (json_schema_extra only describes: the checks
+# and their messages stay the domain's). A name, once str.strip() took its surrounding blanks: not empty, no control
+# character or line break, no encoded-word (=?...?=). A token: its shape, with the blanks a mail client may add.
+_STRIPPED = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"  # str.isspace()
+_NOT_IN_NAME = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
+_EDGE = rf"[^{_NOT_IN_NAME}{_STRIPPED}]"
+NAME_PATTERN = (rf"^[{_STRIPPED}]*(?!.*=\?.*\?=){_EDGE}(?:[^{_NOT_IN_NAME}]{{0,{NAME_MAX_LENGTH - 2}}}{_EDGE})?"
+                rf"[{_STRIPPED}]*$")
+# An RFC 3339 date-time with its offset, a leap second aside (pydantic refuses second 60): all an event's time
+# may be (pydantic alone would read a Unix time, as a number or as digits, too).
+DATE_TIME_PATTERN = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-5][0-9](\.[0-9]+)?"
+                     r"([Zz]|[+-][0-9]{2}:[0-9]{2})$")
+TOKEN_PATTERN = (rf"^\s*{verification.PREFIX}[A-Za-z0-9_-]{{{verification.MAX_LENGTH - len(verification.PREFIX)}}}"
+                 r"\s*$")
+
 
 class RegisterRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    email: str = Field(examples=["ada@example.com"])
-    name: str = Field(examples=["Ada Lovelace"])
-    password: str = Field(description="10 to 128 characters, not the email address.")
+    email: str = Field(examples=["ada@example.com"],
+                       json_schema_extra={"format": "email", "maxLength": EMAIL_MAX_LENGTH})
+    name: str = Field(examples=["Ada Lovelace"], description=f"1 to {NAME_MAX_LENGTH} characters once the blanks "
+                      "around it are stripped; no control character, line break or encoded-word (=?...?=).",
+                      json_schema_extra={"pattern": NAME_PATTERN})
+    password: str = Field(description=f"{PASSWORD_MIN_LENGTH} to {PASSWORD_MAX_LENGTH} characters, not the email "
+                                      "address.",
+                          json_schema_extra={"minLength": PASSWORD_MIN_LENGTH, "maxLength": PASSWORD_MAX_LENGTH,
+                                             "pattern": r"^[^\x00]*$"})
 
     @field_validator("email")
     @classmethod
@@ -74,7 +99,8 @@ class MeOut(UserOut):
 class VerifyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    token: str = Field(max_length=1024, description="The token from the verification link in the mail.")
+    token: str = Field(max_length=1024, description="The token from the verification link in the mail.",
+                       json_schema_extra={"pattern": TOKEN_PATTERN})
 
 
 class VerifiedOut(msgspec.Struct):
@@ -171,10 +197,17 @@ class EventWokenOut(TypedDict):
     woken: bool
 
 
+class FieldProblemOut(TypedDict):
+    field: str
+    message: str
+
+
 class ProblemOut(TypedDict):
-    """RFC 9457 problem details."""
+    """RFC 9457 problem details: how every error is answered (application/problem+json). ``errors`` names each
+    invalid field of a 409 or 422."""
 
     type: str
     title: str
     status: int
     detail: NotRequired[str]
+    errors: NotRequired[list[FieldProblemOut]]

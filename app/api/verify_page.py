@@ -71,7 +71,7 @@ def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[str]:
 
 
 def _invalid(_: Request[Any, Any, Any], exc: ValidationException) -> Response[str]:
-    return page(400, *_MALFORMED)
+    return page(422, *_MALFORMED)  # no token, or more than one: as the JSON endpoint answers a body without one
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[str]:

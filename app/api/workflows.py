@@ -6,13 +6,13 @@ from typing import Annotated, Any, cast
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import ClientException, NotFoundException, ValidationException
-from litestar.openapi import ResponseSpec
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import JSONBody, QueryParameter
 from sqlmodel import Session
 
+from app.api.nul import NO_NUL, PathText
 from app.api.paging import Limit
-from app.api.problems import PROBLEM_JSON
-from app.api.schemas import EventWokenOut, ProblemOut, RunOut, TimerWokenOut
+from app.api.responses import JSON_BODY, OPERATOR, problems
+from app.api.schemas import EventWokenOut, RunOut, TimerWokenOut
 from app.api.security import operators
 from app.audit import record_action
 from app.auth.accounts import Principal
@@ -40,21 +40,26 @@ class WorkflowRoutes(Controller):
     tags = ["workflows"]
     security = BEARER
 
-    @get("/", guards=READ, sync_to_thread=True, summary="Every workflow definition now serving")
+    @get("/", guards=READ, sync_to_thread=True, summary="Every workflow definition now serving",
+         responses=problems(*OPERATOR, 503))
     def list_workflows(self, container: NamedDependency[Container]) -> list[dict[str, Any]]:
         rejected = container.workflows.rejected()
         return [workflow_view(workflow, rejected.get(workflow.path)) for workflow in container.workflows.all()]
 
-    @get("/{name:str}", guards=READ, sync_to_thread=True, summary="One definition: input, steps, version")
-    def show(self, container: NamedDependency[Container], name: FromPath[str]) -> dict[str, Any]:
+    @get("/{name:str}", guards=READ, sync_to_thread=True, summary="One definition: input, steps, version",
+         responses=problems(*OPERATOR, 404, 503))
+    def show(self, container: NamedDependency[Container], name: PathText) -> dict[str, Any]:
         try:
             workflow = container.workflows.get(name)
         except UnknownWorkflow as exc:
             raise NotFoundException(detail=str(exc.args[0])) from None
         return workflow_view(workflow, container.workflows.rejected().get(workflow.path))
 
-    @post("/{name:str}/runs", guards=CHANGE, sync_to_thread=True, status_code=201, summary="Start a run")
-    def start(self, container: NamedDependency[Container], db: NamedDependency[Session], name: FromPath[str],
+    @post("/{name:str}/runs", guards=CHANGE, sync_to_thread=True, status_code=201, summary="Start a run",
+          description="The body is the run's input, as the definition's input declares it (GET "
+                      "/api/workflows/{name}); 422 names each invalid field.",
+          responses=problems(*OPERATOR, 404, *JSON_BODY, 503))
+    def start(self, container: NamedDependency[Container], db: NamedDependency[Session], name: PathText,
               data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
         try:
             with db.begin():
@@ -71,13 +76,17 @@ class RunRoutes(Controller):
     tags = ["workflows"]
     security = BEARER
 
-    @get("/", guards=READ, sync_to_thread=True, summary="Runs, newest first, a page at a time")
+    @get("/", guards=READ, sync_to_thread=True, summary="Runs, newest first, a page at a time",
+         responses=problems(*OPERATOR, 422, 503))
     def list_runs(
         self, container: NamedDependency[Container],
-        workflow: Annotated[str | None, QueryParameter(description="Only runs of this workflow")] = None,
-        status: Annotated[str | None, QueryParameter(description=f"One of {', '.join(STATUSES)}")] = None,
+        workflow: Annotated[str | None, QueryParameter(description="Only runs of this workflow", schema_extra=NO_NUL)]
+        = None,
+        status: Annotated[str | None, QueryParameter(description=f"One of {', '.join(STATUSES)}",
+                                                     schema_extra={"enum": STATUSES})] = None,
         limit: Limit = 50,
-        cursor: Annotated[str | None, QueryParameter(description="next_cursor of the previous page")] = None,
+        cursor: Annotated[str | None, QueryParameter(description="next_cursor of the previous page: opaque",
+                                                     schema_extra={"format": "cursor", **NO_NUL})] = None,
     ) -> dict[str, Any]:
         if status is not None and status not in STATUSES:
             raise ValidationException(extra=[{"key": "status", "message": f"must be one of {', '.join(STATUSES)}"}])
@@ -90,8 +99,9 @@ class RunRoutes(Controller):
 
     @get("/{run_id:str}", guards=READ, sync_to_thread=True, summary="A run and each of its steps",
          description="A parked wait step is `waiting` with `waiting` set: `{until}` for a timer, or "
-                     "`{event, match, timeout_at}` for an event wait (`match`: the payload values it waits for).")
-    def show(self, container: NamedDependency[Container], run_id: FromPath[str]) -> RunOut:
+                     "`{event, match, timeout_at}` for an event wait (`match`: the payload values it waits for).",
+         responses=problems(*OPERATOR, 404, 503))
+    def show(self, container: NamedDependency[Container], run_id: PathText) -> RunOut:
         detail = run_detail(container.engine, run_id, container.runner.definition)
         if detail is None:
             raise NotFoundException(detail=f"no run {run_id}")
@@ -100,12 +110,10 @@ class RunRoutes(Controller):
     @post("/{run_id:str}/steps/{step_id:str}/wake", guards=CHANGE, sync_to_thread=True, status_code=200,
           summary="Cut a parked wait short: a timer succeeds now, an event wait times out now",
           description="Answers the step's output; the run goes on at once. Recorded in the operator audit log.",
-          responses={404: ResponseSpec(ProblemOut, description="No such run, or no such step in it",
-                                       media_type=PROBLEM_JSON),
-                     409: ResponseSpec(ProblemOut, description="The step is not waiting: not started yet, or over",
-                                       media_type=PROBLEM_JSON)})
+          responses=problems(*OPERATOR, 404, 409, 503, why={
+              404: "No such run, or no such step in it", 409: "The step is not waiting: not started yet, or over"}))
     def wake(self, request: Request, container: NamedDependency[Container],  # type: ignore[type-arg]
-             run_id: FromPath[str], step_id: FromPath[str]) -> TimerWokenOut | EventWokenOut:
+             run_id: PathText, step_id: PathText) -> TimerWokenOut | EventWokenOut:
         principal: Principal = request.state.principal  # set by the guard
 
         def record(ok: bool, detail: str) -> None:
@@ -124,8 +132,9 @@ class RunRoutes(Controller):
         return cast(TimerWokenOut | EventWokenOut, output)
 
     @post("/{run_id:str}/retry", guards=CHANGE, sync_to_thread=True, status_code=202,
-          summary="Dispatch dead and cancelled steps again and resume the run")
-    def retry(self, container: NamedDependency[Container], run_id: FromPath[str]) -> dict[str, Any]:
+          summary="Dispatch dead and cancelled steps again and resume the run",
+          responses=problems(*OPERATOR, 404, 503))
+    def retry(self, container: NamedDependency[Container], run_id: PathText) -> dict[str, Any]:
         try:
             steps = container.runner.retry(run_id)
         except RunNotFound:
