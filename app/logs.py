@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 
 from app.redaction import redact_url
 
-# Huey's own "huey" logger stays: its lines are the record of each task run ("Executing …", "… executed in …").
-_CHATTY_LIBRARIES = ("apscheduler", "huey.consumer", "kombu", "amqp", "alembic", "httpx", "httpcore")
+# Huey's loggers stay: "huey" records each task run ("Executing …", "… executed in …") and "huey.consumer" speaks
+# only of a worker's life (started, shutting down gracefully, a child died), which an operator needs to see.
+_CHATTY_LIBRARIES = ("apscheduler", "kombu", "amqp", "alembic", "httpx", "httpcore")
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "color_message"}
 # The fields of the innermost open context. A ContextVar, so threads (and asyncio tasks) never mix them.
 _fields: ContextVar[dict[str, object] | None] = ContextVar("flowplane_log_fields", default=None)
