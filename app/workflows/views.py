@@ -3,6 +3,7 @@
 import base64
 import binascii
 import json
+import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -123,6 +124,9 @@ def encode_cursor(run: WorkflowRun) -> str:
     return base64.urlsafe_b64encode(json.dumps([run.created_at.isoformat(), run.id]).encode()).decode()
 
 
+_RUN_ID = re.compile(r"[0-9a-f]{32}")
+
+
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     if len(cursor) > MAX_CURSOR:
         raise BadCursor("cursor is not one this API returned (too long)")
@@ -134,6 +138,9 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise BadCursor("cursor is not one this API returned") from None
     if moment.tzinfo is None:
         raise BadCursor("cursor is not one this API returned (its time has no timezone)")
+    # Run ids are uuid4 hex: anything else (a NUL PostgreSQL refuses in text, say) is not a cursor of ours.
+    if not _RUN_ID.fullmatch(run_id):
+        raise BadCursor("cursor is not one this API returned (its run id is not a run id)")
     return moment, run_id
 
 

@@ -88,6 +88,7 @@ def _cursor(value: bytes) -> str:
     _cursor(b"[" * 3000 + b"]" * 3000),
     _cursor(json.dumps(["2024-01-01T00:00:00+00:00", ["x"]]).encode()),
     _cursor(json.dumps({"a": 1, "b": 2}).encode()),
+    _cursor(json.dumps(["2024-01-01T00:00:00+00:00", "ab\u0000cd"]).encode()),  # PostgreSQL text refuses NUL
     _cursor(b"\xff\xfe"),
     "not base64 at all!",
     "x" * 5000,
