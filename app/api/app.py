@@ -60,6 +60,7 @@ def create_app(container: Container, limiter: Limiter | None = None) -> Litestar
         openapi_config=docs.openapi_config(),
         plugins=document.schema_plugins(container.plane.catalogue),
         state=State({"container": container, "limiter": limiter}),
+        on_startup=[document.declare_headers],
         on_shutdown=[limiter.close],
         logging_config=None,
         template_config=dashboard.template_config(),

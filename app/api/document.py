@@ -1,12 +1,13 @@
-"""Request bodies in the OpenAPI document as the API validates them. Litestar describes a pydantic model's fields;
-these plugins add what it leaves out: that a closed model (``extra="forbid"``) refuses any other field, that an
-email address is refused in a special-use domain, that a date-time is an RFC 3339 string, and that an event
-published by hand is one of the catalogue's types with that type's own payload."""
+"""The OpenAPI document as the API behaves. Litestar describes a pydantic model's fields; these plugins add what
+it leaves out: that a closed model (``extra="forbid"``) refuses any other field, that an email address is refused
+in a special-use domain, that a date-time is an RFC 3339 string, and that an event published by hand is one of the
+catalogue's types with that type's own payload. :func:`declare_headers` adds the headers a refusal carries."""
 
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from litestar.openapi.spec import Reference, Schema
+from litestar import Litestar
+from litestar.openapi.spec import OpenAPIHeader, OpenAPIResponse, Reference, Schema
 from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 from litestar.plugins import OpenAPISchemaPlugin
 from litestar.plugins.pydantic import PydanticSchemaPlugin
@@ -77,3 +78,24 @@ class PublishedEvents(OpenAPISchemaPlugin):
 
 def schema_plugins(catalogue: EventCatalogue) -> list[OpenAPISchemaPlugin]:
     return [PublishedEvents(catalogue), ClosedModels()]
+
+
+_SECONDS = Schema(type=OpenAPIType.INTEGER, minimum=0)
+# Litestar's ResponseSpec has no headers: they are added to the built document, by status.
+HEADERS: dict[str, dict[str, OpenAPIHeader]] = {
+    "401": {"WWW-Authenticate": OpenAPIHeader(schema=Schema(type=OpenAPIType.STRING, const='Bearer realm="flowplane"'),
+                                              required=True, description="The scheme to authenticate with")},
+    "429": {"Retry-After": OpenAPIHeader(schema=_SECONDS, required=True, description="Seconds until a retry may pass")},
+    "503": {"Retry-After": OpenAPIHeader(schema=_SECONDS, required=True, description="Seconds to wait before a retry")},
+}
+
+
+def declare_headers(app: Litestar) -> None:
+    """On startup, before the document is first served: each 401, 429 and 503 names the header it carries."""
+    for path in (app.openapi_schema.paths or {}).values():
+        for operation in (getattr(path, method) for method in ("get", "put", "post", "delete", "patch")):
+            for status, response in ((operation.responses or {}) if operation else {}).items():
+                # /ready's 503 is its readiness JSON, not a refusal: it names no retry time
+                if status in HEADERS and isinstance(response, OpenAPIResponse) and \
+                        "application/json" not in (response.content or {}):
+                    response.headers = {**(response.headers or {}), **HEADERS[status]}

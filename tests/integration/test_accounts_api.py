@@ -189,3 +189,14 @@ def test_openapi_describes_the_api(client: Client) -> None:
     )
     assert set(schema["components"]["schemas"]["RegisterRequest"]["required"]) == {"email", "name", "password"}
     assert schema["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+
+
+def test_openapi_names_the_headers_a_refusal_carries(client: Client) -> None:
+    paths = client.get("/schema/openapi.json").json()["paths"]
+    login = paths["/api/sessions"]["post"]["responses"]
+    assert login["401"]["headers"]["WWW-Authenticate"]["required"] is True
+    assert login["429"]["headers"]["Retry-After"]["schema"]["type"] == "integer"
+    assert "Retry-After" in paths["/api/users"]["post"]["responses"]["503"]["headers"]
+    assert "headers" not in paths["/ready"]["get"]["responses"]["503"]  # its readiness JSON, not a refusal
+    # the served 401 carries what the document says
+    assert client.get("/api/users/me").headers["WWW-Authenticate"].startswith("Bearer")
