@@ -91,6 +91,9 @@ def operations(schema: Any, *, secured: bool = False) -> set[str]:
             for method, operation in item.items() if method in METHODS and (operation.get("security") or not secured)}
 
 
+# Anonymous requests are refused before any query, but for registration and log-in: one database is enough for them,
+# the admin's run holds each database to the document.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_every_answer_to_anyone_is_the_documented_one(served: str) -> None:
     schema = document(served)
     answered = run(schema)
