@@ -1,5 +1,6 @@
 """Tasks the task-plane tests register in real worker processes (FLOWPLANE_TASKS__MODULES)."""
 
+import contextlib
 import json
 import os
 import time
@@ -43,6 +44,21 @@ def nap(context: TaskContext, payload: dict[str, Any]) -> None:
     note(context, payload, "end")
 
 
+def stubborn(context: TaskContext, payload: dict[str, Any]) -> None:
+    """Swallows the timeout's interrupt, as a handler's ``except Exception`` around a retried wait would, and is
+    stuck until its worker gives it up; its next run finds the mark of the first and ends."""
+    from huey.exceptions import TaskTimeout
+
+    note(context, payload, "start")
+    mark = Path(payload["log"] + ".stubborn")
+    if not mark.exists():
+        mark.touch()
+        while True:
+            with contextlib.suppress(TaskTimeout):
+                time.sleep(0.05)
+    note(context, payload, "end")
+
+
 def step(context: TaskContext, payload: dict[str, Any]) -> dict[str, Any]:
     """A workflow step that notes when it started and ended, taking a moment so parallel steps overlap."""
     envelope = context.envelope
@@ -75,6 +91,7 @@ TASKS = [
     TaskSpec("test.database", database, retry=QUICK, timeout=timedelta(seconds=30)),
     TaskSpec("test.step", step, retry=RetryPolicy(attempts=3, first=timedelta(milliseconds=100)),
              timeout=timedelta(seconds=60)),
+    TaskSpec("test.stubborn", stubborn, retry=RetryPolicy(attempts=1), timeout=timedelta(milliseconds=500)),
     TaskSpec("test.nap", nap, retry=RetryPolicy(attempts=2, first=timedelta(milliseconds=100)),
              timeout=timedelta(seconds=60)),
 ]

@@ -5,6 +5,7 @@ consumer's processes, SIGALRM timeouts — is Huey's own."""
 import contextlib
 import json
 import logging
+import math
 import os
 import random
 import threading
@@ -116,6 +117,7 @@ class PlaneHuey(Huey):  # type: ignore[misc]
         self._unrecorded: set[str] = set()
         self._local = threading.local()  # the finished task's ack, sent with the next take
         self.current_lease: Any = None  # read by the worker's heartbeat thread
+        self.current_task: tuple[str, float] | None = None  # (its id, when its timeout ran out): the heartbeat's
         self.task_classes: dict[str, type[Task]] = {}
         for spec in registry:
             self._register(spec)
@@ -241,11 +243,12 @@ class PlaneHuey(Huey):  # type: ignore[misc]
         handle = getattr(task, "_lease", None)
         self.current_lease = handle
         started = time.perf_counter()
+        self.current_task = (task.id, time.monotonic() + task.timeout if task.timeout else math.inf)
         try:
             with logs.context(**_log_fields(task)):  # every line logged until its outcome is recorded
                 return super().execute(task, timestamp)
         finally:
-            self.current_lease = None
+            self.current_lease, self.current_task = None, None
             if handle is not None:
                 if task.id in self._interrupted:
                     self._interrupted.discard(task.id)

@@ -2,9 +2,12 @@
 scheduler process that also promotes due tasks, reaps expired leases and relays the outbox."""
 
 import logging
+import os
 import signal
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,12 +17,18 @@ from huey.consumer import Consumer, ProcessEnvironment, Scheduler, Worker
 from app.plane.tasks.huey_plane import PlaneHuey
 
 log = logging.getLogger(__name__)
+EXIT_STUCK = 70  # EX_SOFTWARE: a task stuck past its timeout; the consumer starts another process
 SAME_STOP_SECONDS = 2.0  # stop signals this close together are one request (a group kill and a supervisor's)
 
 
 class LeasedWorker(Worker):  # type: ignore[misc]
     """A worker process that keeps the lease of its running task alive, so a healthy long task is
-    never delivered twice, and lets it lapse only when the process dies."""
+    never delivered twice, and lets it lapse only when the process dies.
+
+    A task that outlives its timeout by a lease more is stuck where the timeout's interrupt could not reach
+    it (swallowed by a handler's ``except Exception``, or a wait that retries): extending its lease would
+    hold it for ever. The process then logs where it was stuck and exits; the consumer starts another,
+    the lease lapses and the task runs again, as if its worker had been killed."""
 
     huey: PlaneHuey
 
@@ -43,6 +52,7 @@ class LeasedWorker(Worker):  # type: ignore[misc]
                 stopping = True
             else:
                 stopping = self.stop_flag.wait(interval)
+            self._exit_if_stuck()
             handle = self.huey.current_lease
             if handle is None:
                 if stopping:
@@ -52,6 +62,22 @@ class LeasedWorker(Worker):  # type: ignore[misc]
                 self.huey.leased.extend(handle)
             except Exception as exc:  # the lease may lapse; the task then runs again elsewhere
                 log.warning("could not extend a task lease: %s", exc)
+
+
+    def _exit_if_stuck(self) -> None:
+        current = self.huey.current_task
+        if current is None:
+            return
+        task_id, timed_out_at = current
+        late = time.monotonic() - timed_out_at
+        if late < self.huey.leased.lease_seconds:
+            return
+        stack = "".join(traceback.format_stack(sys._current_frames().get(threading.main_thread().ident or 0)))
+        log.error("task %s is still running %.0f s after its timeout and ignored the interrupt; this worker "
+                  "process exits so the task's lease lapses and it runs again. Where it was stuck:\n%s",
+                  task_id, late, stack, extra={"task_id": task_id})
+        logging.shutdown()  # flushed: os._exit skips it
+        os._exit(EXIT_STUCK)
 
 
 def _run_stop_hooks(huey: PlaneHuey) -> None:

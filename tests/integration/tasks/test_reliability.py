@@ -46,6 +46,23 @@ def test_a_healthy_long_task_keeps_its_lease_and_runs_once(world: PlaneWorld) ->
     assert [event for event, _ in _events(rows, "steady")] == ["start", "end"]
 
 
+def test_a_task_stuck_past_its_timeout_is_given_up_and_runs_again(world: PlaneWorld) -> None:
+    # Given a task that swallows its timeout's interrupt (0.5 s) and would otherwise run for ever
+    container = world.container()
+    world.start_worker(concurrency=1)
+    container.plane.enqueue("test.stubborn", {"log": world.log, "tag": "stubborn"})
+    # Then a lease after its timeout its process says where it was stuck and exits, the consumer starts another,
+    # and the task, its lease lapsed, runs again there and ends
+    rows = world.wait_for("the stuck task to run again",
+                          lambda rows: any(event == "end" for event, _ in _events(rows, "stubborn")))
+    events = _events(rows, "stubborn")
+    assert [event for event, _ in events] == ["start", "start", "end"]
+    assert events[0][1] != events[1][1] == events[2][1]
+    output = world.worker_output(0)
+    assert "ignored the interrupt" in output and "in stubborn" in output, output
+    assert "died, restarting" in output
+
+
 def test_sigterm_lets_a_short_task_finish_within_the_grace(world: PlaneWorld) -> None:
     container = world.container()
     worker = world.start_worker(concurrency=1)
