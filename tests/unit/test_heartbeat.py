@@ -11,7 +11,8 @@ def test_beats_stay_paced_after_the_stop_flag_is_set() -> None:
     beats: list[float] = []
     worker = LeasedWorker.__new__(LeasedWorker)
     worker.stop_flag = threading.Event()
-    worker.huey = SimpleNamespace(current_lease="lease", leased=SimpleNamespace(extend=beats.append))
+    worker.huey = SimpleNamespace(current_lease="lease", current_task=None,
+                                  leased=SimpleNamespace(extend=beats.append, lease_seconds=1.0))
     # Given a shutdown in progress while a task still runs
     worker.stop_flag.set()
     beating = threading.Thread(target=worker._heartbeat, args=(0.05,), daemon=True)
