@@ -2,11 +2,15 @@
 
 set dotenv-load := false
 
+# [no-exit-message] on the long-running recipes: Ctrl-C is how they stop, not an error for just to report
+
 # Run every Flowplane process, supervised (the embedded default needs no servers)
+[no-exit-message]
 up:
     flowplane up
 
 # Serve the HTTP API alone (http://127.0.0.1:8000, OpenAPI at /schema)
+[no-exit-message]
 api:
     flowplane api
 
@@ -15,14 +19,17 @@ demo:
     flowplane demo
 
 # Run tasks: worker processes (tasks.concurrency), lease heartbeats, delays and retries, the outbox relay
+[no-exit-message]
 worker *ARGS:
     flowplane worker {{ARGS}}
 
 # Run the event consumers (analytics, crm, audit), or only the ones named
+[no-exit-message]
 consumers *NAMES:
     flowplane consumers {{NAMES}}
 
 # Fire the cron schedules in schedules/ (safe to run as several replicas: each tick fires once)
+[no-exit-message]
 scheduler:
     flowplane scheduler
 

@@ -1,15 +1,27 @@
 """`flowplane up` tells a newcomer where everything is, and how to get into the dashboard while nobody can."""
 
+import os
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 from tests.e2e.processes import FLOWPLANE, environment, poll, start
 from tests.servers import closed_port
 
+ROOT = Path(__file__).resolve().parents[2]
+JUST = str(Path(sys.executable).with_name("just"))
 
-def _up_until_banner(directory: Path, port: int, log: Path) -> str:
-    process = start(["up"], directory, environment(FLOWPLANE_API__PORT=str(port)), log)
+
+def _up_until_banner(directory: Path, port: int, log: Path, *, through_just: bool = False) -> str:
+    env = environment(FLOWPLANE_API__PORT=str(port))
+    if through_just:  # as a newcomer runs it, in a process group of its own that Ctrl-C signals as a whole
+        with log.open("wb") as sink:
+            process = subprocess.Popen([JUST, "--justfile", str(ROOT / "justfile"), "--working-directory",
+                                        str(directory), "up"], cwd=directory, env=env, stdout=sink,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+    else:
+        process = start(["up"], directory, env, log)
     try:
         def banner() -> str | None:
             if process.poll() is not None:
@@ -19,8 +31,12 @@ def _up_until_banner(directory: Path, port: int, log: Path) -> str:
 
         return poll(banner, timeout=60, what="the banner of flowplane up")
     finally:
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=30) == 0, log.read_text()
+        if through_just:
+            os.killpg(process.pid, signal.SIGINT)
+            process.wait(timeout=30)  # just passes on the signal's 130
+        else:
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=30) == 0, log.read_text()
 
 
 def test_up_prints_the_urls_and_the_admin_hint_until_an_admin_exists(tmp_path: Path) -> None:
@@ -42,11 +58,14 @@ def test_up_prints_the_urls_and_the_admin_hint_until_an_admin_exists(tmp_path: P
     assert created.returncode == 0, created.stderr
     assert "created admin boss@example.com" in created.stdout
 
-    # Then the next `up` still shows where things are, without the hint
-    second = _up_until_banner(tmp_path, port, tmp_path / "second.log")
+    # Then the next `just up` still shows where things are, without the hint, and Ctrl-C stops it without an error
+    second = _up_until_banner(tmp_path, port, tmp_path / "second.log", through_just=True)
     assert f"Dashboard  {base}/dashboard" in second
     assert "admin account" not in second and "just admin" not in second
     assert "a long enough password" not in second
+    stopped = (tmp_path / "second.log").read_text()
+    assert "consumers stopped" in stopped and '"level": "error"' not in stopped, stopped
+    assert "error: recipe" not in stopped, stopped  # just's own complaint about the signal
 
 
 def test_the_banner_says_when_the_api_did_not_answer_and_shows_a_wildcard_bind_as_the_loopback() -> None:
