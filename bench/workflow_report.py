@@ -10,7 +10,8 @@ chained no-op steps — on every engine, in one run, on the same servers, with 2
 
 For each: workers draining a backlog (runs started first), end to end with 1 and with 4 producer threads
 (like concurrent API requests), start -> finish at 50/s, CPU per workflow of every process and server, and
-PostgreSQL commits and round trips per workflow (a pass through a counting proxy). Nothing is asserted."""
+PostgreSQL commits and round trips per workflow (a pass through a counting proxy). Then the floor under the
+targets (bench/floor.py): the same durable path with no framework at all. Nothing is asserted."""
 
 import tempfile
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ from typing import Any
 
 import psycopg
 
+from bench.floor import floor_figures
 from bench.pg_meter import PgMeter, commits
 from bench.workflows import (
     POSTGRES_URL,
@@ -158,6 +160,19 @@ def _cell(value: float | None, width: int, digits: int = 0) -> str:
     return f"{'-':>{width}}" if value is None else f"{value:{width}.{digits}f}"
 
 
+def _print_floor(floor: tuple[float, tuple[float, float], CpuUse], plane: Figures, count: int) -> None:
+    rate, (p50, p99), cpu = floor
+    python = sum(cpu.seconds.get(group, 0.0) for group in ("bench", "worker")) * 1000 / count
+    servers = sum(cpu.seconds.get(name, 0.0) for name in ("PostgreSQL", "Redis")) * 1000 / count
+    print("\n  the floor (bench/floor.py: the same durable path in raw psycopg and redis-py, tasks popped at most "
+          "once, no event):")
+    print(f"    end to end {rate:.0f} wf/s with 1 producer; p50 / p99 {p50:.1f} / {p99:.1f} ms at {RATE}/s; CPU "
+          f"{python:.1f} ms of Python and {servers:.1f} of PostgreSQL and Redis per workflow")
+    if plane.latency:
+        print(f"    the plane's p99 is {plane.latency[1] / p99:.1f}x the floor's, its end to end "
+              f"{plane.end_to_end.get(1, 0.0) / rate:.2f}x")
+
+
 def _print(all_figures: list[Figures], count: int, seconds: float) -> None:
     print(f"\nworkflows: a confirmed persistent event to 3 queues, then 2 chained no-op steps; {WORKERS} worker "
           f"processes per engine; {count} runs per rate, {RATE}/s for {seconds:.0f} s for the latency\n")
@@ -212,7 +227,10 @@ def report(count: int, seconds: float = 10.0, *, profile: bool = False) -> None:
         all_figures.append(celery_durable_figures(workdir / "celery-durable", count, seconds))
         all_figures.append(celery_figures(celery, count, seconds, durable=True))
         all_figures.append(celery_figures(celery, count, seconds, durable=False))
+        (workdir / "floor").mkdir()
+        floor = floor_figures(workdir / "floor", count, seconds)
         breakdown = profiled(plane, max(100, count // 2), workdir) if profile else ""
     _print(all_figures, count, seconds)
+    _print_floor(floor, all_figures[0], count)
     print(breakdown)
 

@@ -117,7 +117,7 @@ class PlaneHuey(Huey):  # type: ignore[misc]
         self._unrecorded: set[str] = set()
         self._local = threading.local()  # the finished task's ack, sent with the next take
         self.current_lease: Any = None  # read by the worker's heartbeat thread
-        self.current_task: tuple[str, float] | None = None  # (its id, when its timeout ran out): the heartbeat's
+        self.current_task: tuple[Task, float] | None = None  # (it, when its timeout runs out): for the heartbeat
         self.task_classes: dict[str, type[Task]] = {}
         for spec in registry:
             self._register(spec)
@@ -243,7 +243,7 @@ class PlaneHuey(Huey):  # type: ignore[misc]
         handle = getattr(task, "_lease", None)
         self.current_lease = handle
         started = time.perf_counter()
-        self.current_task = (task.id, time.monotonic() + task.timeout if task.timeout else math.inf)
+        self.current_task = (task, time.monotonic() + task.timeout if task.timeout else math.inf)
         try:
             with logs.context(**_log_fields(task)):  # every line logged until its outcome is recorded
                 return super().execute(task, timestamp)
@@ -264,6 +264,24 @@ class PlaneHuey(Huey):  # type: ignore[misc]
                         # once more as its last attempt, and is kept again.)
                         with contextlib.suppress(Exception):
                             self.flush_ack()
+
+    def give_up(self, task: Task, error: str, seconds: float) -> None:
+        """End the attempt of a task stuck past its timeout, from the heartbeat thread of a worker process about
+        to exit: it counts as a timed-out attempt, retried per its policy or kept as a dead letter, so a task
+        that always gets stuck ends, rather than running again as the same attempt for ever. If recording fails,
+        the lease lapses and it runs again as the same attempt."""
+        handle = task._lease
+        task._outcome = "failed"
+        if task.retries == 0:
+            self._dead(task, error, "")
+            if not getattr(task, "_dead", False):
+                return
+        else:
+            self._retrying(task, error)
+            self._requeue_task(task, self._get_timestamp())  # its hold on the id moves to the schedule
+            if task.id in self._unrecorded:
+                return
+        self.leased.ack(handle, "failed", minute_of(), task.name, seconds, task.id)
 
     def flush_ack(self) -> None:
         """Send a finished task's ack now, instead of with the next take (the worker is stopping)."""

@@ -27,8 +27,8 @@ class LeasedWorker(Worker):  # type: ignore[misc]
 
     A task that outlives its timeout by a lease more is stuck where the timeout's interrupt could not reach
     it (swallowed by a handler's ``except Exception``, or a wait that retries): extending its lease would
-    hold it for ever. The process then logs where it was stuck and exits; the consumer starts another,
-    the lease lapses and the task runs again, as if its worker had been killed."""
+    hold it for ever. The process then logs where it was stuck, ends the attempt as timed out (retried per
+    the task's policy, or a dead letter) and exits; the consumer starts another process."""
 
     huey: PlaneHuey
 
@@ -68,14 +68,21 @@ class LeasedWorker(Worker):  # type: ignore[misc]
         current = self.huey.current_task
         if current is None:
             return
-        task_id, timed_out_at = current
+        task, timed_out_at = current
         late = time.monotonic() - timed_out_at
         if late < self.huey.leased.lease_seconds:
             return
         stack = "".join(traceback.format_stack(sys._current_frames().get(threading.main_thread().ident or 0)))
         log.error("task %s is still running %.0f s after its timeout and ignored the interrupt; this worker "
-                  "process exits so the task's lease lapses and it runs again. Where it was stuck:\n%s",
-                  task_id, late, stack, extra={"task_id": task_id})
+                  "process ends its attempt and exits. Where it was stuck:\n%s", task.id, late, stack,
+                  extra={"task_id": task.id})
+        if self.huey.current_task is not current:
+            return  # it ended while we looked
+        try:
+            self.huey.give_up(task, f"TaskTimeout: ignored its interrupt, still running {late:.0f} s after its "
+                                    f"timeout of {task.timeout} s", task.timeout + late)
+        except Exception:  # the lease lapses and it runs again as the same attempt
+            log.warning("could not end the attempt of stuck task %s", task.id, exc_info=True)
         logging.shutdown()  # flushed: os._exit skips it
         os._exit(EXIT_STUCK)
 

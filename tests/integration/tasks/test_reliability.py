@@ -10,6 +10,7 @@ import pytest
 from litestar.testing import TestClient
 
 from app.api.app import create_app
+from app.plane.tasks.inspect import TaskInspector
 from app.plane.tasks.worker import SAME_STOP_SECONDS
 from tests.e2e.processes import poll
 from tests.integration.accounts import new_user
@@ -51,16 +52,30 @@ def test_a_task_stuck_past_its_timeout_is_given_up_and_runs_again(world: PlaneWo
     container = world.container()
     world.start_worker(concurrency=1)
     container.plane.enqueue("test.stubborn", {"log": world.log, "tag": "stubborn"})
-    # Then a lease after its timeout its process says where it was stuck and exits, the consumer starts another,
-    # and the task, its lease lapsed, runs again there and ends
-    rows = world.wait_for("the stuck task to run again",
-                          lambda rows: any(event == "end" for event, _ in _events(rows, "stubborn")))
-    events = _events(rows, "stubborn")
-    assert [event for event, _ in events] == ["start", "start", "end"]
-    assert events[0][1] != events[1][1] == events[2][1]
+    # Then a lease after its timeout its process says where it was stuck, ends the attempt as timed out and exits;
+    # the consumer starts another process, where the second attempt ends
+    rows = world.wait_for("the stuck task's second attempt",
+                          lambda rows: any(row["event"] == "end" for row in rows if row["tag"] == "stubborn"))
+    runs = [(row["event"], row["attempt"], row["pid"]) for row in rows if row["tag"] == "stubborn"]
+    assert [(event, attempt) for event, attempt, _ in runs] == [("start", 1), ("start", 2), ("end", 2)]
+    assert runs[0][2] != runs[1][2] == runs[2][2]
     output = world.worker_output(0)
     assert "ignored the interrupt" in output and "in stubborn" in output, output
     assert "died, restarting" in output
+
+
+def test_a_task_stuck_at_every_attempt_ends_as_a_dead_letter(world: PlaneWorld) -> None:
+    container = world.container()
+    world.start_worker(concurrency=1)
+    task = container.plane.enqueue("test.stubborn", {"log": world.log, "tag": "always", "always": True})
+    inspector = TaskInspector(container.huey, container.plane, container.engine)
+    view = poll(lambda: v if (v := inspector.get(task.id)) and v.state == "dead" else None, timeout=30,
+                what="the stuck task's dead letter")
+    assert view.attempt == 2 and "TaskTimeout: ignored its interrupt" in (view.error or "")
+    # and it is not run again: the worker has moved on
+    container.plane.enqueue("test.record", {"log": world.log, "tag": "after"})
+    rows = world.wait_for("the next task", lambda rows: any(row["tag"] == "after" for row in rows))
+    assert [row["attempt"] for row in rows if row["tag"] == "always"] == [1, 2]
 
 
 def test_sigterm_lets_a_short_task_finish_within_the_grace(world: PlaneWorld) -> None:
