@@ -71,7 +71,10 @@ class WatchedFiles(Generic[T]):
                 return
             self._stop_watching.clear()
             self._watcher = threading.Thread(target=self._watch, name=f"{self._kind}-files", daemon=True)
-            os.register_at_fork(after_in_child=functools.partial(_after_fork, weakref.ref(self)))
+            this = weakref.ref(self)
+            os.register_at_fork(before=functools.partial(_before_fork, this),
+                                after_in_parent=functools.partial(_after_fork_in_parent, this),
+                                after_in_child=functools.partial(_after_fork, this))
         self._watcher.start()
 
     def stop_watching(self) -> None:
@@ -90,7 +93,7 @@ class WatchedFiles(Generic[T]):
             self._stop_watching.wait(self._interval)
 
     def _forked(self) -> None:
-        """A forked child has no watcher thread, and a lock that thread held would stay held forever."""
+        """A forked child has no watcher thread; the lock the fork took is the parent's to release."""
         self._lock = threading.RLock()
         self._stop_watching = threading.Event()
         self._watcher = None
@@ -115,7 +118,8 @@ class WatchedFiles(Generic[T]):
         files = sorted(self.directory.glob("*.toml")) if self.directory.is_dir() else []
         changed = False
         for gone in set(self._by_file) - set(files):
-            log.warning("%s file %s was removed; %s is no longer served", self._kind, gone, self._by_file[gone].name)
+            log.log(self._level(logging.WARNING), "%s file %s was removed; %s is no longer served", self._kind, gone,
+                    self._by_file[gone].name)
             del self._by_file[gone]
             changed = True
         for path in set(self._stamps) - set(files):
@@ -132,17 +136,21 @@ class WatchedFiles(Generic[T]):
                 changed = self._read(path) or changed
         return changed
 
+    def _level(self, level: int) -> int:
+        """A forked child tells of files at DEBUG: its parent, which forked it, tells everyone once."""
+        return level if self._announce else logging.DEBUG
+
     def _read(self, path: Path) -> bool:
         try:
             item = self._load_text(path.read_text(encoding="utf-8"), str(path))
         except (OSError, UnicodeDecodeError) as exc:
-            log.error("%s: cannot read: %s", path, exc)
+            log.log(self._level(logging.ERROR), "%s: cannot read: %s", path, exc)
             return False
         except self._invalid as invalid:
             problems = tuple(getattr(invalid, "problems", ()))
             self._rejected[str(path)] = Rejected(str(path), problems, time.time())
             kept = self._by_file.get(path)
-            log.log(logging.ERROR if self._announce else logging.DEBUG,
+            log.log(self._level(logging.ERROR),
                     "%s: edit rejected (%d problem(s)); %s\n%s", path, len(problems),
                       f"version {kept.version[:12]} keeps serving" if kept else "nothing to serve",
                       "\n".join(str(problem) for problem in problems))
@@ -150,18 +158,30 @@ class WatchedFiles(Generic[T]):
         clash = next((other_path for other_path, other in self._by_file.items()
                       if other.name == item.name and other_path != path), None)
         if clash is not None:
-            log.error("%s: %s %r is already defined in %s; ignored", path, self._kind, item.name, clash)
+            log.log(self._level(logging.ERROR), "%s: %s %r is already defined in %s; ignored", path, self._kind,
+                    item.name, clash)
             return False
         self._rejected.pop(str(path), None)
         previous = self._by_file.get(path)
         self._by_file[path] = item
-        level = logging.INFO if self._announce else logging.DEBUG
+        level = self._level(logging.INFO)
         if previous is None:
             log.log(level, "%s %s loaded from %s (version %s)", self._kind, item.name, path, item.version[:12])
         elif previous.version != item.version:
             log.log(level, "%s %s reloaded: version %s -> %s", self._kind, item.name, previous.version[:12],
                      item.version[:12])
         return previous is None or previous.version != item.version
+
+
+# The fork waits for a re-read under way: a child never starts with a stamp recorded and its file not yet read.
+def _before_fork(files: "weakref.ref[WatchedFiles[Any]]") -> None:
+    if (watched := files()) is not None:
+        watched._lock.acquire()
+
+
+def _after_fork_in_parent(files: "weakref.ref[WatchedFiles[Any]]") -> None:
+    if (watched := files()) is not None:
+        watched._lock.release()
 
 
 def _after_fork(files: "weakref.ref[WatchedFiles[Any]]") -> None:

@@ -2,7 +2,10 @@
 last valid version when an edit is rejected. Older versions stay readable by their hash, so a run
 always finishes on the definition it started with."""
 
+import functools
+import os
 import threading
+import weakref
 from collections.abc import Callable, Collection
 from pathlib import Path
 
@@ -29,6 +32,7 @@ class WorkflowCatalogue:
                                    reload_interval=reload_interval)
         self._versions: dict[str, Workflow] = {}
         self._lock = threading.Lock()
+        os.register_at_fork(after_in_child=functools.partial(_forked, weakref.ref(self)))
 
     def _load(self, text: str, file: str) -> Workflow:
         workflow = load_text(text, file, tasks=self._tasks(), events=self._events())
@@ -66,3 +70,9 @@ class WorkflowCatalogue:
                 return self._versions[version]
         text, file = source()
         return self._load(text, file)
+
+
+def _forked(catalogue: "weakref.ref[WorkflowCatalogue]") -> None:
+    """In a forked child: the parent's watcher thread may have held the lock at the fork."""
+    if (forked := catalogue()) is not None:
+        forked._lock = threading.Lock()
