@@ -89,8 +89,8 @@ def configure(level: str = "info", *, json_lines: bool | None = None) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
-    # Libraries narrate their routine (APScheduler logs each 1 s sync twice, Huey's consumer and Alembic every
-    # start): their warnings and errors come through; their info lines only when debug is asked for.
+    # Libraries narrate their routine (APScheduler logs each 1 s sync twice, Alembic every start): their warnings
+    # and errors come through; their info lines only when debug is asked for.
     for name in _CHATTY_LIBRARIES:
         logging.getLogger(name).setLevel(logging.NOTSET if level.lower() == "debug" else logging.WARNING)
     access = logging.getLogger("uvicorn.access")
