@@ -71,4 +71,4 @@ lint:
 
 # Create the first admin account (asks for its password): the dashboard needs an admin or an operator
 admin EMAIL:
-    flowplane users create {{EMAIL}} --role admin
+    flowplane users create {{quote(EMAIL)}} --role admin

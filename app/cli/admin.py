@@ -4,6 +4,7 @@ import sys
 from typing import TYPE_CHECKING
 
 import click
+from pydantic import SecretStr
 
 from app import logs
 from app.cli.context import CliContext, pass_context
@@ -124,11 +125,19 @@ def show_config(ctx: CliContext) -> None:
         click.echo(f"[{section}]")
         fields = type(getattr(settings, section)).model_fields
         for key, value in values.items():
-            if value is None or value == "":  # unset: say so, and what that means, rather than print "" or None
+            if value is None or (value == "" and _unset_by_default(fields[key].default)):
+                # unset: say so, and what that means, rather than print "" or None (an empty string set over a
+                # default that is not empty is a value, and printed as one)
                 click.echo(f"# {key} is not set: {fields[key].description or 'optional'}")
             else:
                 click.echo(f"{key} = {_toml_value(_shown(key, value))}")
         click.echo()
+
+
+def _unset_by_default(default: object) -> bool:
+    if isinstance(default, SecretStr):
+        default = default.get_secret_value()
+    return default is None or default == ""
 
 
 def _shown(key: str, value: object) -> object:

@@ -120,3 +120,11 @@ def test_an_empty_metrics_token_is_unset_not_a_secret_an_empty_bearer_matches() 
     assert load_settings(environ={"FLOWPLANE_API__METRICS_TOKEN": ""}).api.metrics_token is None
     token = load_settings(environ={"FLOWPLANE_API__METRICS_TOKEN": "s3cret"}).api.metrics_token
     assert token is not None and token.get_secret_value() == "s3cret"
+
+
+def test_flowplane_config_prints_an_empty_value_set_over_a_default_that_is_not(tmp_path: Path) -> None:
+    from tests.cli import invoke
+
+    ran = invoke(["config"], {"FLOWPLANE_API__FORWARDED_ALLOW_IPS": ""}, tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert 'forwarded_allow_ips = ""' in ran.stdout  # printed back as config, it keeps meaning "trust no proxy"
