@@ -46,16 +46,15 @@ def events_stats(ctx: CliContext) -> None:
               help="Audit entries and CRM contacts to show.")
 @pass_context
 def events_applied(ctx: CliContext, limit: int) -> None:
-    """What the consumers applied: per consumer how many messages and when last, the analytics counts of the
-    last 7 days, the latest audit entries and CRM contacts."""
+    """What the consumers applied: per consumer how many messages in the last day and when last, the analytics
+    counts of the last 7 days, the latest audit entries and CRM contacts."""
     from app.bootstrap import services
     from app.handlers.effects import consumer_effects, crm_contacts
 
     container = ctx.container
     effects = consumer_effects(container.engine, [spec.name for spec in container.consumers],
-                               today=container.clock.now().date(), limit=limit)
-    contacts = crm_contacts(services(ctx.settings).crm, limit=limit)
-    echo_json({**effects, "crm_contacts": contacts if contacts is not None else "kept by the CRM itself"})
+                               now=container.clock.now(), limit=limit)
+    echo_json({**effects, "crm_contacts": crm_contacts(services(ctx.settings).crm, limit=limit)})
 
 
 @events.command("requeue")

@@ -126,7 +126,7 @@ def events_page(container: Container) -> dict[str, Any]:
     queues = [{"consumer": name, "main": q.main.name, "retry": q.retry.name, "dead": q.dead.name,
                "bindings": [_binding(topology.exchange.type, binding) for binding in (q.main.bindings or [])],
                "figures": figures.get(name)} for name, q in topology.consumers.items()]
-    applied = consumer_effects(container.engine, list(topology.consumers), today=container.clock.now().date())
+    applied = consumer_effects(container.engine, list(topology.consumers), now=container.clock.now())
     return {"stats": stats, "notice": notice, "queues": queues, "embedded": topology.embedded, "applied": applied,
             "exchanges": [(topology.exchange.name, topology.exchange.type, "events"),
                           (topology.dead_exchange.name, topology.dead_exchange.type, "dead letters")]}

@@ -84,6 +84,21 @@ class FakeCrm:
         with self._connect().connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
 
+    def latest_contacts(self, limit: int) -> list[dict[str, Any]] | None:
+        """The ``limit`` contacts changed last, newest first; None when this host has no stand-in CRM file (the
+        consumers that write it run elsewhere): read, never created."""
+        if not Path(self._path).exists():
+            return None
+        query = (select(contacts, contact_statuses.c.status)
+                 .join(contact_statuses, contact_statuses.c.email == contacts.c.email, isouter=True)
+                 .order_by(contacts.c.updated_at.desc(), contacts.c.email).limit(limit))
+        with self._connect().connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    @property
+    def path(self) -> str:
+        return self._path
+
     def statuses(self) -> dict[str, str]:
         """email -> status, contact or not."""
         with self._connect().connect() as connection:

@@ -1,7 +1,8 @@
-"""What the event consumers applied, read back for operators: each consumer's applied messages, the
-analytics counts and the latest audit entries (the CLI's `events applied` and the dashboard's Events page)."""
+"""What the event consumers applied, read back for operators: each consumer's messages applied in the last
+day, the analytics counts and the latest audit entries (the CLI's `events applied` and the dashboard's Events
+page). Every read is bounded by an index: the page asks every few seconds, over tables kept for weeks."""
 
-from datetime import date, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -9,12 +10,16 @@ from sqlmodel import col
 
 from app.db.models import AuditEntry, ConsumedMessage, EventCount
 
+APPLIED_WINDOW = timedelta(days=1)
 
-def consumer_effects(engine: Engine, consumers: list[str], *, today: date, days: int = 7,
+
+def consumer_effects(engine: Engine, consumers: list[str], *, now: datetime, days: int = 7,
                      limit: int = 10) -> dict[str, Any]:
+    today, since = now.date(), now - APPLIED_WINDOW
     with engine.connect() as connection:
         applied = {name: (count, last) for name, count, last in connection.execute(
             select(col(ConsumedMessage.consumer), func.count(), func.max(col(ConsumedMessage.processed_at)))
+            .where(col(ConsumedMessage.processed_at) >= since)
             .group_by(col(ConsumedMessage.consumer)))}
         counts = connection.execute(
             select(col(EventCount.day), col(EventCount.event_type), col(EventCount.count))
@@ -25,6 +30,7 @@ def consumer_effects(engine: Engine, consumers: list[str], *, today: date, days:
                    col(AuditEntry.message_id))
             .order_by(col(AuditEntry.id).desc()).limit(limit)).all()
     return {
+        "applied_since": since.isoformat(),
         "consumers": {name: {"applied": applied.get(name, (0, None))[0],
                              "last_applied_at": _iso(applied.get(name, (0, None))[1])} for name in consumers},
         "analytics": [{"day": day.isoformat(), "event_type": event_type, "count": count}
@@ -34,12 +40,16 @@ def consumer_effects(engine: Engine, consumers: list[str], *, today: date, days:
     }
 
 
-def crm_contacts(crm: object, *, limit: int = 10) -> list[dict[str, Any]] | None:
-    """The latest contacts, when the CRM client can list them (the stand-in can; a real CRM is read in the CRM)."""
-    listing = getattr(crm, "contacts", None)
-    if listing is None:
-        return None
-    rows = sorted(listing(), key=lambda contact: str(contact.get("updated_at")), reverse=True)[:limit]
+def crm_contacts(crm: object, *, limit: int = 10) -> list[dict[str, Any]] | str:
+    """The contacts changed last, when the CRM client can list them (the stand-in can; a real CRM is read in the
+    CRM), else what to do instead."""
+    latest = getattr(crm, "latest_contacts", None)
+    if latest is None:
+        return "kept by the CRM itself"
+    rows = latest(limit)
+    if rows is None:
+        return (f"no stand-in CRM file at {getattr(crm, 'path', '')} on this host: the crm consumer writes it "
+                "where it runs, from its first event on")
     return [{key: _iso(value) if hasattr(value, "isoformat") else value for key, value in row.items()} for row in rows]
 
 

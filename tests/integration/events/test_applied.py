@@ -2,11 +2,16 @@
 
 import json
 import os
+from datetime import timedelta
+from pathlib import Path
 
 from litestar.testing import TestClient
+from sqlalchemy import text
 
 from app.api.app import create_app
 from app.domain.users import Role
+from app.handlers.crm import FakeCrm
+from app.handlers.effects import crm_contacts
 from tests.cli import invoke
 from tests.e2e.processes import poll
 from tests.integration.dashboard.conftest import add_user, log_in
@@ -47,3 +52,18 @@ def test_what_each_consumer_applied_is_shown_by_the_cli_and_the_dashboard(events
     for consumer in ("analytics", "crm", "audit"):
         assert f'<tr data-applied="{consumer}"><td>{consumer}</td><td class="num">1</td>' in applied_section
     assert message_id[:12] in applied_section and "user.created" in applied_section
+
+    # And what was applied over a day ago no longer counts: the page reads a day of an index, not weeks of rows
+    with container.engine.begin() as connection:
+        connection.execute(text("UPDATE consumed_messages SET processed_at = :then"),
+                           {"then": container.clock.now() - timedelta(days=2)})
+    later = json.loads(invoke(["events", "applied"], env, events_world.directory).stdout)
+    assert {figures["applied"] for figures in later["consumers"].values()} == {0}
+
+
+def test_contacts_of_a_stand_in_crm_kept_on_another_host_are_not_made_up(tmp_path: Path) -> None:
+    missing = tmp_path / "elsewhere" / "crm.db"
+    said = crm_contacts(FakeCrm(str(missing)))
+    assert isinstance(said, str) and said.startswith(f"no stand-in CRM file at {missing} on this host")
+    assert not missing.exists()  # read, never created
+    assert crm_contacts(object()) == "kept by the CRM itself"
