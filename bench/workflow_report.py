@@ -168,9 +168,14 @@ def _print_floor(floor: tuple[float, tuple[float, float], CpuUse], plane: Figure
           "once, no event):")
     print(f"    end to end {rate:.0f} wf/s with 1 producer; p50 / p99 {p50:.1f} / {p99:.1f} ms at {RATE}/s; CPU "
           f"{python:.1f} ms of Python and {servers:.1f} of PostgreSQL and Redis per workflow")
-    if plane.latency:
-        print(f"    the plane's p99 is {plane.latency[1] / p99:.1f}x the floor's, its end to end "
-              f"{plane.end_to_end.get(1, 0.0) / rate:.2f}x")
+    event = plane.cpu.seconds.get("RabbitMQ", 0.0) * 1000 / count if plane.cpu else 0.0
+    print(f"    with the event's RabbitMQ CPU as the plane's run measured it ({event:.1f} ms), the floor is "
+          f"{python + servers + event:.1f} ms of CPU per workflow: at most {2000 / (python + servers + event):.0f} "
+          "wf/s on 2 cores")
+    if plane.latency and plane.cpu:
+        plane_cpu = sum(plane.cpu.seconds.values()) * 1000 / count
+        print(f"    the plane: p99 {plane.latency[1] / p99:.1f}x the floor's, CPU per workflow "
+              f"{plane_cpu / (python + servers + event):.1f}x")
 
 
 def _print(all_figures: list[Figures], count: int, seconds: float) -> None:
