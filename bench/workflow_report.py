@@ -204,8 +204,8 @@ def _print(all_figures: list[Figures], count: int, seconds: float) -> None:
     if plane.cpu:
         servers = sum(plane.cpu.seconds.get(name, 0.0) for name in ("PostgreSQL", "Redis", "RabbitMQ"))
         floor = servers * 1000 / count
-        print(f"\n  the floor: the servers alone spend {floor:.1f} ms of CPU per plane workflow, so 2 cores could "
-              f"finish at most {2000 / floor:.0f}/s with no Python at all")
+        print(f"\n  the servers' share: PostgreSQL, Redis and RabbitMQ spend {floor:.1f} ms of CPU per plane workflow, "
+              f"so the plane could finish at most {2000 / floor:.0f}/s on 2 cores with no Python at all")
     print(f"  targets: {TARGETS}")
     noise = max(phase.share("other processes") for figures in all_figures for phase in figures.phases)
     print(f"\n  other processes took up to {noise:.0%} of the cores in a measured stretch"
