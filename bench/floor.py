@@ -23,12 +23,12 @@ from redis import Redis
 from bench import wait
 from bench.workflows import (
     BIN,
-    POSTGRES_URL,
     RATE,
     REDIS_URL,
     WORKERS,
     CpuUse,
     cpu_use,
+    own_schema,
     paced,
     percentiles,
     produce,
@@ -44,14 +44,10 @@ CREATE TABLE floor_steps (run_id text NOT NULL, step_id text NOT NULL, status te
 """
 
 
-def _url(schema: str) -> str:
-    return f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-
-
 class FloorSide:
-    def __init__(self, workdir: Path, schema: str, queue: str) -> None:
-        self.workdir, self.schema, self.queue = workdir, schema, queue
-        self.db = psycopg.connect(_url(schema), autocommit=True)
+    def __init__(self, workdir: Path, url: str, queue: str) -> None:
+        self.workdir, self.url, self.queue = workdir, url, queue
+        self.db = psycopg.connect(url, autocommit=True)
         self.db.execute(_TABLES)
         self.redis = Redis.from_url(REDIS_URL)
         self.workers: list[Any] = []
@@ -67,7 +63,7 @@ class FloorSide:
         return run_id
 
     def start_workers(self) -> None:
-        env = {"BENCH_FLOOR_URL": _url(self.schema), "BENCH_FLOOR_QUEUE": self.queue}
+        env = {"BENCH_FLOOR_URL": self.url, "BENCH_FLOOR_QUEUE": self.queue}
         self.workers = [spawn([str(BIN / "python"), "-m", "bench.floor", str(number)], env, self.workdir,
                               self.workdir / "floor.log") for number in range(WORKERS)]
         self.start()
@@ -101,20 +97,17 @@ class FloorSide:
 def floor_side(workdir: Path) -> Iterator[FloorSide]:
     """Its schema and queue are fresh, and gone afterwards, whatever happened."""
     tag = uuid.uuid4().hex[:8]
-    schema, queue = f"bench_floor_{tag}", f"bench-floor-{tag}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
-        connection.execute(f'CREATE SCHEMA "{schema}"')
-    side: FloorSide | None = None
-    try:
-        side = FloorSide(workdir, schema, queue)
-        yield side
-    finally:
-        if side is not None:
-            side.stop_workers()
-            side.db.close()
-        Redis.from_url(REDIS_URL).delete(queue)
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
-            connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    queue = f"bench-floor-{tag}"
+    with own_schema(f"bench_floor_{tag}") as url:
+        side: FloorSide | None = None
+        try:
+            side = FloorSide(workdir, url, queue)
+            yield side
+        finally:
+            if side is not None:
+                side.stop_workers()
+                side.db.close()
+            Redis.from_url(REDIS_URL).delete(queue)
 
 
 def floor_figures(workdir: Path, count: int, seconds: float) -> tuple[float, tuple[float, float], CpuUse]:

@@ -21,16 +21,15 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from redis import Redis
 
 from bench import wait
-from bench.workflows import POSTGRES_URL, REDIS_URL, spawn, stop
+from bench.workflows import REDIS_URL, own_schema, spawn, stop
 
 BIN = Path(sys.executable).parent
 EVENT_WAIT = """name = "bench_event_wait"
@@ -271,15 +270,11 @@ def _free_port() -> int:
 @contextmanager
 def side(backend: str) -> Iterator[Side]:
     tag = uuid.uuid4().hex[:8]
-    schema, prefix = f"bench_wait_{tag}", f"bench-wait-{tag}"
-    with tempfile.TemporaryDirectory() as directory:
+    prefix = f"bench-wait-{tag}"
+    with tempfile.TemporaryDirectory() as directory, ExitStack() as stack:
         workdir = Path(directory)
-        if backend == "postgresql":
-            with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
-                connection.execute(f'CREATE SCHEMA "{schema}"')
-            database = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-        else:
-            database = f"sqlite:///{workdir}/bench.db"
+        database = (stack.enter_context(own_schema(f"bench_wait_{tag}")) if backend == "postgresql"
+                    else f"sqlite:///{workdir}/bench.db")
         built: Side | None = None
         try:
             built = Side(workdir, database, prefix)
@@ -290,9 +285,6 @@ def side(backend: str) -> Iterator[Side]:
             redis = Redis.from_url(REDIS_URL)
             if keys := list(redis.scan_iter(f"{prefix}*")):
                 redis.delete(*keys)
-            if backend == "postgresql":
-                with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
-                    connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def measure(backend: str, parked: int, due: int, samples: int) -> dict[str, Any]:

@@ -476,6 +476,19 @@ def profiled(plane: PlaneSide, count: int, directory: Path) -> str:
 
 
 @contextmanager
+def own_schema(name: str) -> Iterator[str]:
+    """A PostgreSQL schema made for the block and dropped after it, whatever happened; yields the URL whose
+    search_path it is."""
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{name}"')
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{name}"
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+            connection.execute(f'DROP SCHEMA "{name}" CASCADE')
+
+
+@contextmanager
 def sides(workdir: Path) -> Iterator[tuple[PlaneSide, CelerySide]]:
     """Both sides on fresh names; whatever they created is deleted afterwards, whatever happened."""
     tag = uuid.uuid4().hex[:8]
