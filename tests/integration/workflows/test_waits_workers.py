@@ -55,6 +55,9 @@ def _count(world: PlaneWorld, *where: object) -> int:
         return int(db.execute(select(func.count()).select_from(StepRun).where(*where)).scalar_one())
 
 
+LEASE = "5s"
+
+
 @pytest.mark.parametrize(("backend", "database_url"), PRODUCTION_AND_EMBEDDED, indirect=True)
 def test_parked_runs_outlive_every_process_and_finish_once(world: PlaneWorld, database_url: str, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
@@ -62,7 +65,9 @@ def test_parked_runs_outlive_every_process_and_finish_once(world: PlaneWorld, da
     clock = _setup(world, database_url, tmp_path)
     monkeypatch.setenv(TEST_CLOCK, world.env[TEST_CLOCK])  # this process's containers read the same clock
     api = world.container()
-    worker = world.start_worker(concurrency=4)
+    # A lease of 5 s, not the task tests' 1 s: 2,000 steps through 4 processes on a loaded CI machine can miss a
+    # second of heartbeats, and a lapsed lease runs a task twice (at least once), which this test would count
+    worker = world.start_worker(concurrency=4, FLOWPLANE_TASKS__LEASE=LEASE)
     users = [f"u{number}-{uuid.uuid4().hex[:4]}" for number in range(1000)]
     for user_id in users:
         start(api, "parked", {"user_id": user_id, "log": world.log})
@@ -74,7 +79,7 @@ def test_parked_runs_outlive_every_process_and_finish_once(world: PlaneWorld, da
     world.containers.clear()
     # Then new ones carry on: half the users verify, an hour passes (the timers), then three (the time-outs)
     api = world.container()
-    world.start_worker(concurrency=4)
+    world.start_worker(concurrency=4, FLOWPLANE_TASKS__LEASE=LEASE)
     for user_id in users[:500]:
         api.plane.publish("user.created", {"user_id": user_id, "email": "x@example.com", "name": "X"})
     clock.advance(timedelta(hours=1))
