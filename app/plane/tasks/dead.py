@@ -10,7 +10,7 @@ from sqlmodel import Session, col
 from app.db.models import DeadLetter
 from app.plane.envelope import Envelope
 from app.plane.plane import Plane
-from app.plane.tasks.huey_plane import Failure
+from app.plane.tasks.handling import Failure
 from app.plane.tasks.policy import TaskOptions
 
 

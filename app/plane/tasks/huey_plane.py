@@ -6,15 +6,14 @@ import contextlib
 import json
 import logging
 import math
-import os
 import random
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from huey import Huey
 from huey import signals as S
@@ -24,6 +23,7 @@ from huey.exceptions import RetryTask
 from app import logs
 from app.db.errors import unreachable
 from app.plane.envelope import Envelope
+from app.plane.tasks.handling import Context, Failure, ProcessLocal, StepObserver
 from app.plane.tasks.policy import Priority, RetryPolicy, TaskOptions
 from app.plane.tasks.registry import PermanentError, TaskRegistry, TaskSpec
 from app.plane.tasks.starts import StartMarks
@@ -32,52 +32,6 @@ from app.plane.tasks.storage import Ack, LeasedStorage
 log = logging.getLogger(__name__)
 STALL_DELAY = (1.0, 5.0)  # seconds before a task that found the database unreachable runs again
 STALL_WARNING_EVERY = 10.0  # seconds: an outage stalls every task, and one warning a while says so
-
-
-@dataclass(frozen=True)
-class Failure:
-    """A task that will not be retried again: what the dead-letter store keeps."""
-
-    envelope: Envelope
-    options: TaskOptions
-    error: str
-    traceback: str
-    attempts: int
-
-
-@dataclass(frozen=True)
-class Context:
-    envelope: Envelope
-    services: Any
-
-
-class StepObserver(Protocol):
-    """Told about tasks that carry a workflow step (their envelope has run and step ids)."""
-
-    def step_started(self, envelope: Envelope, began: datetime) -> None: ...
-
-    def step_succeeded(self, envelope: Envelope, output: Mapping[str, Any] | None,
-                       began: datetime | None = None) -> None: ...
-
-    def step_retrying(self, envelope: Envelope, error: str, began: datetime | None = None) -> None: ...
-
-    def step_dead(self, envelope: Envelope, error: str, began: datetime | None = None) -> None: ...
-
-
-class ProcessLocal:
-    """Builds a value once per process: connections made before a fork must not cross it."""
-
-    def __init__(self, factory: Callable[[], Any]) -> None:
-        self._factory = factory
-        self._pid = -1
-        self._value: Any = None
-        self._lock = threading.Lock()
-
-    def get(self) -> Any:
-        with self._lock:
-            if self._pid != os.getpid():
-                self._value, self._pid = self._factory(), os.getpid()
-            return self._value
 
 
 def _log_fields(task: Task) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from app.db.models import OperatorAction
 from app.domain.users import Role
 from app.plane.envelope import Envelope
 from app.plane.tasks import dead
-from app.plane.tasks.huey_plane import Failure
+from app.plane.tasks.handling import Failure
 from app.plane.tasks.policy import Priority, RetryPolicy, TaskOptions
 from tests.integration.accounts import PASSWORD
 from tests.integration.dashboard.conftest import Clients, csrf_of

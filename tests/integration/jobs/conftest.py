@@ -9,7 +9,7 @@ from app.bootstrap import Container
 from app.handlers import Services
 from app.mail import make_mailer
 from app.plane.envelope import Envelope
-from app.plane.tasks.huey_plane import Context
+from app.plane.tasks.handling import Context
 
 RunTask = Callable[[str, dict[str, Any]], Mapping[str, Any]]
 

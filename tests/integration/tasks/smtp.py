@@ -20,7 +20,7 @@ from app.handlers import Services
 from app.handlers.email import send_welcome
 from app.mail import make_mailer
 from app.plane.envelope import Envelope
-from app.plane.tasks.huey_plane import Context
+from app.plane.tasks.handling import Context
 from tests.servers import closed_port
 
 

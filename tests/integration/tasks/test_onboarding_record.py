@@ -13,7 +13,7 @@ from app.config import Settings
 from app.db.models import Onboarding, User
 from app.handlers.onboarding import record_onboarding
 from app.plane.envelope import Envelope
-from app.plane.tasks.huey_plane import Context
+from app.plane.tasks.handling import Context
 from tests.integration.tasks.smtp import mail_services
 
 

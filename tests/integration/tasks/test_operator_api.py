@@ -15,7 +15,7 @@ from app.db.models import DeadLetter
 from app.domain.users import Role
 from app.plane.envelope import Envelope
 from app.plane.tasks import dead
-from app.plane.tasks.huey_plane import Failure
+from app.plane.tasks.handling import Failure
 from app.plane.tasks.policy import Priority, RetryPolicy, TaskOptions
 from tests.cli import invoke
 from tests.e2e.processes import FLOWPLANE

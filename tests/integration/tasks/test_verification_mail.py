@@ -22,7 +22,7 @@ from app.handlers import Services
 from app.handlers.reminder import SUBJECT as REMINDER_SUBJECT
 from app.handlers.reminder import send_reminder
 from app.plane.envelope import Envelope
-from app.plane.tasks.huey_plane import Context
+from app.plane.tasks.handling import Context
 from app.plane.tasks.registry import PermanentError
 from tests.integration.accounts import PASSWORD
 from tests.integration.tasks.smtp import Inbox, Received, welcome

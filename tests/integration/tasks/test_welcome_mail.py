@@ -9,7 +9,7 @@ from app.api.app import create_app
 from app.db.models import SentEmail
 from app.handlers.email import send_welcome
 from app.plane.envelope import Envelope
-from app.plane.tasks.huey_plane import Context
+from app.plane.tasks.handling import Context
 from tests.e2e.processes import poll
 from tests.integration.accounts import PASSWORD, new_user
 from tests.integration.tasks.conftest import PlaneWorld
