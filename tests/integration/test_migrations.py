@@ -2,7 +2,7 @@
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import Engine, inspect
 from sqlmodel import SQLModel
 
 from app.config import Settings
@@ -10,8 +10,14 @@ from app.db import migrate
 from app.db.engine import make_engine
 
 
+def _migrating_engine(settings: Settings) -> Engine:
+    # As `flowplane db upgrade` and start-up migration do: DDL and reflection are not bounded by the
+    # 1.5 s answer timeout, which a loaded CI machine's catalogue scan can exceed.
+    return make_engine(settings.database, query_timeout=0)
+
+
 def test_upgrade_matches_the_models_and_downgrade_reverts(settings: Settings) -> None:
-    engine = make_engine(settings.database)
+    engine = _migrating_engine(settings)
     try:
         migrate.upgrade(engine)
         assert migrate.current_revision(engine) == migrate.head_revision()
@@ -28,7 +34,7 @@ def test_upgrade_matches_the_models_and_downgrade_reverts(settings: Settings) ->
 
 
 def test_upgrade_twice_changes_nothing(settings: Settings) -> None:
-    engine = make_engine(settings.database)
+    engine = _migrating_engine(settings)
     try:
         migrate.upgrade(engine)
         migrate.upgrade(engine)

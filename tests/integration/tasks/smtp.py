@@ -89,9 +89,13 @@ def serving(inbox: Inbox) -> Iterator[Inbox]:
 @contextmanager
 def mail_services(settings: Settings) -> Iterator[Services]:
     """What a worker hands the handler, on the test's own (migrated) database."""
+    migrating = make_engine(settings.database, query_timeout=0)  # as start-up migration: DDL is not bounded
+    try:
+        migrate.upgrade(migrating)
+    finally:
+        migrating.dispose()
     engine: Engine = make_engine(settings.database)
     try:
-        migrate.upgrade(engine)
         yield Services(settings=settings, engine=engine, mailer=make_mailer(settings.email), crm=None)
     finally:
         engine.dispose()
