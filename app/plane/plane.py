@@ -24,7 +24,7 @@ from app.plane.envelope import Envelope
 from app.plane.event_batches import EventBatches, EventBatchSender, Pending
 from app.plane.sent import SentRows
 from app.plane.tasks.policy import Priority, RetryPolicy, TaskOptions
-from app.plane.tasks.registry import TaskRegistry
+from app.plane.tasks.registry import DEFAULT, TaskRegistry
 
 log = logging.getLogger(__name__)
 _PENDING = "flowplane_outbox_pending"
@@ -111,25 +111,11 @@ class Plane:
                 unique_ttl: timedelta | None = None, correlation_id: str | None = None,
                 run_id: str | None = None, step_id: str | None = None) -> Enqueued:
         """Enqueue ``task``; inside ``session``'s transaction when one is given."""
-        if task not in self.registry:
-            raise ValueError(f"unknown task {task!r}; known tasks: {', '.join(self.registry.names())}")
-        spec = self.registry[task]
-        if delay is not None and eta is not None:
-            raise ValueError("give delay or eta, not both")
-        if eta is not None and eta.tzinfo is None:
-            raise ValueError("eta must be timezone-aware")
-        options = TaskOptions(
-            queue=self.queue,
-            priority=Priority.parse(priority) if priority is not None else spec.priority,
-            retry=retry or spec.retry,
-            timeout=spec.timeout if timeout is _UNSET else timeout,
-            eta=eta or (_now() + delay if delay is not None else None),
-        )
+        options, ttl = self.registry.options(task, self.queue, priority=priority, delay=delay, eta=eta, retry=retry,
+                                             timeout=DEFAULT if timeout is _UNSET else timeout,
+                                             unique_key=unique_key, unique_ttl=unique_ttl, now=_now())
         envelope = Envelope(kind="task", type=task, payload=payload, correlation_id=correlation_id,
                             run_id=run_id, step_id=step_id)
-        ttl = unique_ttl or spec.unique_ttl
-        if unique_key is not None and ttl is None:
-            raise ValueError(f"unique_key needs a unique_ttl (task {task!r} declares no default)")
         if session is not None:
             return self._write(session, envelope, options, unique_key, ttl)
         with Session(self.engine, expire_on_commit=False) as own, own.begin():

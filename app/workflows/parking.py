@@ -16,22 +16,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from app.db.models import AwaitedShape, StepRun, WorkflowSignal
 from app.db.pipeline import fetch_all
 from app.workflows.engine import StepState, StepStatus, context
-from app.workflows.records import RunRecord, StepRecord
 from app.workflows.spec import Step, Workflow
-from app.workflows.waits import due_time, fields_of, iso, match_key, timeout_time
+from app.workflows.waits import fields_of
 
 SHAPES: Table = AwaitedShape.__table__  # type: ignore[attr-defined]
 _SHAPES = select(SHAPES.c.fields).where(SHAPES.c.event_type == bindparam("event_type"))
 SIGNALS: Table = WorkflowSignal.__table__  # type: ignore[attr-defined]
 STEPS: Table = StepRun.__table__  # type: ignore[attr-defined]
-
-
-def is_parked(row: StepRecord) -> bool:
-    return row.status == StepStatus.WAITING.value and (row.due_at is not None or row.awaiting is not None)
-
-
-def unpark(row: StepRecord) -> None:
-    row.due_at = row.awaiting = row.match_key = None
 
 
 def register_shapes(connection: Connection, workflow: Workflow) -> None:
@@ -44,36 +35,15 @@ def register_shapes(connection: Connection, workflow: Workflow) -> None:
                        [{"event_type": event_type, "fields": fields} for event_type, fields in shapes])
 
 
-def park(connection: Connection, run: RunRecord, step: Step, row: StepRecord, values: Mapping[str, Any],
-         now: datetime) -> None:
-    """Start a wait step: finish it at once when it is due already (or its event was published already),
-    else leave it parked, status waiting, for the timer sweep or the event to wake."""
-    row.ready_at, row.updated_at = now, now
-    if step.kind == "wait":
-        try:
-            due = due_time(step, step.until.render(values) if step.until is not None else None, now)
-        except ValueError as exc:
-            _dead(row, now, f"could not start the wait: {exc}")
-            return
-        if due <= now:
-            _succeed(row, now, {"due_at": iso(due), "woken": False})
-        else:
-            row.due_at = due
-        return
-    match = step.match.render(values) if step.match is not None else {}
-    if not isinstance(match, dict):
-        _dead(row, now, f"could not start the wait: match rendered to {match!r}, not a table")
-        return
-    key = match_key(step.target, match)
+def earlier_event(connection: Connection, event_type: str, key: str, since: datetime) -> dict[str, Any] | None:
+    """The first awaited event published with ``key`` since ``since`` (a run's start): a wait that parks after its
+    event was published finds it. Serialised with the publishers of that key."""
     serialise_on(connection, key)
     earlier = connection.execute(
-        select(SIGNALS.c.payload).where(SIGNALS.c.event_type == step.target, SIGNALS.c.match_key == key,
-                                        SIGNALS.c.created_at >= run.created_at)
+        select(SIGNALS.c.payload).where(SIGNALS.c.event_type == event_type, SIGNALS.c.match_key == key,
+                                        SIGNALS.c.created_at >= since)
         .order_by(SIGNALS.c.created_at, SIGNALS.c.id).limit(1)).scalar_one_or_none()
-    if earlier is not None:  # published between the run's start and now: the wait is over before it began
-        _succeed(row, now, {"event": json.loads(earlier), "timed_out": False})
-        return
-    row.awaiting, row.match_key, row.due_at = step.target, key, timeout_time(step, now)
+    return dict(json.loads(earlier)) if earlier is not None else None
 
 
 def render_match(step: Step, inputs: Mapping[str, Any], states: Mapping[str, StepState]) -> dict[str, Any]:
@@ -123,14 +93,3 @@ def due_query(now: datetime, limit: int) -> Select[Any]:
 
 def forget_signals(connection: Connection, older_than: datetime) -> int:
     return int(connection.execute(delete(SIGNALS).where(SIGNALS.c.created_at < older_than)).rowcount)
-
-
-def _succeed(row: StepRecord, now: datetime, output: Mapping[str, Any]) -> None:
-    row.status, row.output = StepStatus.SUCCEEDED.value, json.dumps(dict(output))
-    row.finished_at = row.updated_at = now
-    unpark(row)
-
-
-def _dead(row: StepRecord, now: datetime, error: str) -> None:
-    row.status, row.error, row.finished_at, row.updated_at = StepStatus.DEAD.value, error, now, now
-    unpark(row)

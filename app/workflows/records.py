@@ -3,7 +3,7 @@ reports loads one run and writes a few of its rows: the ORM's identity map and u
 than those statements do, so the runner keeps to these. The ORM models stay the schema's one source."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import datetime
 from operator import attrgetter
 from typing import Any
@@ -12,44 +12,10 @@ from sqlalchemy import Connection, Table, and_, bindparam, insert, select, updat
 
 from app.db.models import StepRun, WorkflowRun
 from app.db.pipeline import fetch_all
+from app.workflows.rows import RunRecord, StepRecord
 
 RUNS: Table = WorkflowRun.__table__  # type: ignore[attr-defined]
 STEPS: Table = StepRun.__table__  # type: ignore[attr-defined]
-
-
-@dataclass(slots=True)
-class RunRecord:
-    id: str
-    workflow: str
-    version: str
-    status: str
-    input: str
-    correlation_id: str | None
-    error: str | None
-    created_at: datetime
-    updated_at: datetime
-    finished_at: datetime | None
-
-
-@dataclass(slots=True)
-class StepRecord:
-    run_id: str
-    step_id: str
-    kind: str
-    target: str
-    status: str
-    attempts: int = 0
-    task_id: str | None = None
-    worker: str | None = None
-    output: str | None = None
-    error: str | None = None
-    ready_at: datetime | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    updated_at: datetime | None = None
-    due_at: datetime | None = None
-    awaiting: str | None = None
-    match_key: str | None = None
 
 
 RUN_FIELDS = tuple(field.name for field in fields(RunRecord))

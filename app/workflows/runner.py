@@ -20,15 +20,16 @@ from sqlmodel import Session, col, select
 
 from app.clock import Clock, SystemClock
 from app.db.models import OutboxMessage, StepRun, WorkflowRun, WorkflowVersion
-from app.domain.events import InvalidEvent
 from app.plane.envelope import Envelope
 from app.plane.plane import Plane
-from app.plane.tasks.policy import RetryPolicy
-from app.workflows import parking
+from app.workflows import parking, progress
 from app.workflows.catalogue import WorkflowCatalogue
-from app.workflows.engine import FINISHED, IN_FLIGHT, RunStatus, StepState, StepStatus, context, decide
+from app.workflows.engine import FINISHED, IN_FLIGHT, RunStatus, StepStatus
 from app.workflows.inputs import check_inputs
-from app.workflows.records import Loaded, RunRecord, StepRecord, insert_run, lock
+from app.workflows.orders import plane_options
+from app.workflows.progress import TaskOrder
+from app.workflows.records import Loaded, insert_run, lock
+from app.workflows.rows import RunRecord, StepRecord
 from app.workflows.spec import Step, Workflow
 
 log = logging.getLogger(__name__)
@@ -125,24 +126,11 @@ class WorkflowRunner:
         assert envelope.run_id and envelope.step_id
         with Session(self.engine, expire_on_commit=False) as db, db.begin():
             loaded, workflow = self._lock(db, envelope.run_id)
-            run, rows = loaded.run, loaded.steps
-            row = rows.get(envelope.step_id)
-            if row is not None and row.status == StepStatus.DEAD.value and status is StepStatus.SUCCEEDED:
-                _reopen(run, rows)  # an operator retried the step's dead letter and it went through
-                row.status = StepStatus.RUNNING.value
-            if row is None or StepStatus(row.status) in FINISHED:
-                log.info("step %s of run %s already finished; %s ignored", envelope.step_id, envelope.run_id,
-                         status.value)
-                return
-            now = self.clock.now()
-            row.status, row.finished_at, row.updated_at = status.value, now, now
-            row.attempts = max(row.attempts, envelope.attempt)
-            if began is not None:  # a quick step's start is recorded here, with its outcome
-                row.started_at, row.worker = row.started_at or began, _worker()
-            row.output = json.dumps(dict(output)) if output is not None else row.output
-            row.error = error[:10_000] if error else (None if status is StepStatus.SUCCEEDED else row.error)
-            self._advance(db, run, workflow, rows)
-            loaded.save(db.connection())
+            if progress.record_outcome(loaded.run, loaded.steps, envelope.step_id, status, attempt=envelope.attempt,
+                                       now=self.clock.now(), output=output, error=error, began=began,
+                                       worker=_worker()):
+                self._advance(db, loaded.run, workflow, loaded.steps)
+                loaded.save(db.connection())
 
     # -- operators -----------------------------------------------------------------------------
     def retry(self, run_id: str) -> list[str]:
@@ -155,7 +143,7 @@ class WorkflowRunner:
             for row in dead:
                 row.status, row.error, row.finished_at, row.updated_at = StepStatus.WAITING.value, None, None, now
             if dead:
-                _reopen(run, rows)
+                progress.reopen(run, rows)
                 self._advance(db, run, workflow, rows, resend=True)
                 loaded.save(db.connection())
             return [row.step_id for row in dead]
@@ -171,7 +159,7 @@ class WorkflowRunner:
             now = self.clock.now()
             for row in rows.values():
                 if StepStatus(row.status) not in FINISHED:
-                    _set(row, StepStatus.CANCELLED, now)
+                    progress.set_status(row, StepStatus.CANCELLED, now)
             run.status, run.error, run.finished_at, run.updated_at = RunStatus.CANCELLED.value, reason, now, now
             loaded.save(db.connection())
             return True
@@ -244,88 +232,35 @@ class WorkflowRunner:
 
     def _advance(self, db: Session, run: RunRecord, workflow: Workflow, rows: dict[str, StepRecord],
                  *, resend: bool = False) -> None:
-        inputs = json.loads(run.input)
-        while True:
-            decision = decide(workflow, inputs, _states(rows))
-            now = self.clock.now()
-            for step_id in decision.skip:
-                _set(rows[step_id], StepStatus.SKIPPED, now)
-            for step_id, why in decision.broken.items():
-                _set(rows[step_id], StepStatus.DEAD, now, error=why)
-            for step_id in decision.cancel:
-                _set(rows[step_id], StepStatus.CANCELLED, now)
-            for step_id in decision.dispatch:
-                self._dispatch(db, run, workflow, workflow.step(step_id), rows, resend=resend)
-            if not decision.changes:
-                if decision.run_status is not RunStatus.RUNNING and run.status != decision.run_status.value:
-                    run.status, run.finished_at, run.updated_at = decision.run_status.value, now, now
-                    failed = [row for row in rows.values() if row.status == StepStatus.DEAD.value]
-                    run.error = "; ".join(f"{row.step_id}: {row.error}" for row in failed)[:10_000] or None
-                    log.info("run %s of %s %s", run.id, run.workflow, run.status)
-                return
+        progress.advance(run, workflow, rows, self.clock, _Outbox(self.plane, db), resend=resend)
 
     def _dispatch(self, db: Session, run: RunRecord, workflow: Workflow, step: Step, rows: dict[str, StepRecord],
                   *, resend: bool = False) -> None:
-        row = rows[step.id]
-        values = context(json.loads(run.input), _states(rows))
-        payload = step.payload.render(values) if step.payload is not None else {}
-        now = self.clock.now()
-        row.attempts = 0 if not resend else row.attempts
-        if step.kind in ("wait", "wait_for"):
-            parking.park(db.connection(), run, step, row, values, now)
-            return
-        try:
-            if step.kind == "event":
-                headers = step.headers.render(values) if step.headers is not None else {}
-                message_id = self.plane.publish(step.target, payload, session=db, headers=headers,
-                                                priority=step.event_priority, correlation_id=run.correlation_id,
-                                                run_id=run.id, step_id=step.id)
-                if message_id is None:
-                    _set(row, StepStatus.SKIPPED, now, output={"skipped": "events are disabled"})
-                else:  # the outbox row commits with this transaction: from here on delivery is the plane's job
-                    row.task_id, row.ready_at = message_id, now
-                    _set(row, StepStatus.SUCCEEDED, now, output={"message_id": message_id})
-                return
-            enqueued = self.plane.enqueue(step.target, payload, session=db, run_id=run.id, step_id=step.id,
-                                          correlation_id=run.correlation_id, **self._task_options(step, values,
-                                                                                                   resend))
-        except (InvalidEvent, ValueError, KeyError, TypeError) as exc:
-            _set(row, StepStatus.DEAD, now, error=f"could not dispatch: {type(exc).__name__}: {exc}")
-            return
-        row.task_id = enqueued.id
-        if not enqueued.created:  # its unique key matched a task another run already enqueued
-            _set(row, StepStatus.SKIPPED, now, output={"duplicate_of": enqueued.id})
-            return
-        row.status, row.ready_at, row.updated_at, row.finished_at = StepStatus.READY.value, now, now, None
+        progress.dispatch(run, step, rows, self.clock, _Outbox(self.plane, db), resend=resend)
 
-    @staticmethod
-    def _task_options(step: Step, values: Mapping[str, Any], resend: bool) -> dict[str, Any]:
-        options: dict[str, Any] = {}
-        if step.priority is not None:
-            options["priority"] = step.priority
-        if step.delay is not None and not resend:
-            options["delay"] = step.delay
-        if step.timeout is not None:
-            options["timeout"] = step.timeout
-        if step.retry is not None:
-            options["retry"] = RetryPolicy(attempts=step.retry.attempts, backoff=step.retry.backoff,
-                                           first=step.retry.first, max=step.retry.max, jitter=step.retry.jitter)
-        if step.unique is not None and not resend:  # a resend is the same step: it must not collide with itself
-            options["unique_key"] = str(step.unique.key.render(values))
-            options["unique_ttl"] = step.unique.ttl
-        return options
+
+class _Outbox:
+    """What leaves a run goes out through the plane, in the run's transaction (outbox rows)."""
+
+    def __init__(self, plane: Plane, db: Session) -> None:
+        self.plane, self.db = plane, db
+
+    def publish(self, run: RunRecord, step: Step, payload: dict[str, Any], headers: dict[str, Any]) -> str | None:
+        return self.plane.publish(step.target, payload, session=self.db, headers=headers,
+                                  priority=step.event_priority, correlation_id=run.correlation_id, run_id=run.id,
+                                  step_id=step.id)
+
+    def enqueue(self, run: RunRecord, step: Step, payload: dict[str, Any], order: TaskOrder) -> tuple[str, bool]:
+        enqueued = self.plane.enqueue(step.target, payload, session=self.db, run_id=run.id, step_id=step.id,
+                                      correlation_id=run.correlation_id, **plane_options(order))
+        return enqueued.id, enqueued.created
+
+    def earlier_event(self, run: RunRecord, step: Step, key: str) -> Mapping[str, Any] | None:
+        return parking.earlier_event(self.db.connection(), step.target, key, run.created_at)
 
 
 def _worker() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"  # called after the fork: the worker process's own pid
-
-
-def _reopen(run: RunRecord, rows: Mapping[str, StepRecord]) -> None:
-    """Resume a run that had failed: what it cancelled may start again."""
-    for row in rows.values():
-        if row.status == StepStatus.CANCELLED.value:
-            row.status, row.finished_at = StepStatus.WAITING.value, None
-    run.status, run.error, run.finished_at = RunStatus.RUNNING.value, None, None
 
 
 def _keep_version(db: Session, workflow: Workflow, now: datetime) -> None:
@@ -339,20 +274,3 @@ def _keep_version(db: Session, workflow: Workflow, now: datetime) -> None:
 
 def _live(statuses: Iterable[StepStatus]) -> list[str]:
     return [status.value for status in statuses]
-
-
-def _states(rows: Mapping[str, StepRecord]) -> dict[str, StepState]:
-    return {step_id: StepState(StepStatus(row.status), json.loads(row.output) if row.output else None,
-                               parked=parking.is_parked(row))
-            for step_id, row in rows.items()}
-
-
-def _set(row: StepRecord, status: StepStatus, now: datetime, *, output: Mapping[str, Any] | None = None,
-         error: str | None = None) -> None:
-    row.status, row.updated_at = status.value, now
-    row.finished_at = now if status in FINISHED else None
-    parking.unpark(row)
-    if output is not None:
-        row.output = json.dumps(dict(output))
-    if error is not None:
-        row.error = error

@@ -2,7 +2,6 @@
 publishes it), or an operator. Each wake locks the run, checks the step is still parked, records the step's
 output and advances the run, in one transaction: two sweepers, or a sweep and an event, never wake it twice."""
 
-import json
 import logging
 import time
 from datetime import datetime
@@ -11,12 +10,13 @@ from typing import Any
 from sqlmodel import Session
 
 from app.plane.envelope import Envelope
-from app.workflows import parking
-from app.workflows.engine import StepStatus
+from app.workflows import parking, progress
+from app.workflows.progress import timed_out
 from app.workflows.records import Loaded
+from app.workflows.rows import is_parked
 from app.workflows.runner import RunNotFound, WorkflowRunner
 from app.workflows.spec import Step, Workflow
-from app.workflows.waits import iso, match_key
+from app.workflows.waits import match_key
 
 log = logging.getLogger(__name__)
 FIRE_TOGETHER = 50  # due steps woken in one transaction
@@ -75,10 +75,10 @@ class Waits:
                 except RunNotFound:
                     continue  # deleted meanwhile
                 row = loaded.steps.get(step_id)
-                if row is None or not parking.is_parked(row) or row.due_at is None or row.due_at > now:
+                if row is None or not is_parked(row) or row.due_at is None or row.due_at > now:
                     continue  # woken meanwhile, by its event or another sweeper
                 step = workflow.step(step_id)
-                self._wake(db, loaded, workflow, step, _timed_out(step, row.due_at, woken=False), now)
+                self._wake(db, loaded, workflow, step, timed_out(step, row.due_at, woken=False), now)
                 fired += 1
         return fired
 
@@ -102,11 +102,11 @@ class Waits:
             row = loaded.steps.get(step_id)
             if row is None:
                 raise NoSuchStep(f"run {run_id} has no step {step_id!r}")
-            if not parking.is_parked(row):
+            if not is_parked(row):
                 raise NotWaiting(f"step {step_id!r} of run {run_id} is not waiting (it is {row.status})")
             now = self.runner.clock.now()
             step = workflow.step(step_id)
-            output = _timed_out(step, row.due_at or now, woken=True)
+            output = timed_out(step, row.due_at or now, woken=True)
             self._wake(db, loaded, workflow, step, output, now)
             return output
 
@@ -128,24 +128,14 @@ class Waits:
                 except RunNotFound:
                     continue
                 row = loaded.steps.get(step_id)
-                if row is None or not parking.is_parked(row) or row.awaiting != envelope.type or row.match_key != key:
+                if row is None or not is_parked(row) or row.awaiting != envelope.type or row.match_key != key:
                     continue
                 output = {"event": dict(envelope.payload), "timed_out": False}
                 self._wake(db, loaded, workflow, workflow.step(step_id), output, now)
 
     def _wake(self, db: Session, loaded: Loaded, workflow: Workflow, step: Step, output: dict[str, Any],
               now: datetime) -> None:
-        row = loaded.steps[step.id]
-        row.status, row.output = StepStatus.SUCCEEDED.value, json.dumps(output)
-        row.finished_at = row.updated_at = now
-        parking.unpark(row)
+        progress.wake(loaded.steps[step.id], output, now)
         log.info("step %s of run %s woke: %s", step.id, loaded.run.id,
                  "timed out" if output.get("timed_out") else "its event came" if "event" in output else "due")
         self.runner.advance(db, loaded, workflow)
-
-
-def _timed_out(step: Step, due_at: datetime, *, woken: bool) -> dict[str, Any]:
-    if step.kind == "wait_for":
-        return {"timed_out": True, "woken": True} if woken else {"timed_out": True}
-    return {"due_at": iso(due_at), "woken": woken}
-

@@ -2,11 +2,11 @@
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from app.plane.envelope import Envelope
-from app.plane.tasks.policy import Priority, RetryPolicy
+from app.plane.tasks.policy import Priority, RetryPolicy, TaskOptions
 
 
 class PermanentError(Exception):
@@ -23,6 +23,11 @@ class TaskContext(Protocol):
     def services(self) -> Any: ...
 
 
+class Default:
+    """The spec's own value (for an option where None means something: no timeout)."""
+
+
+DEFAULT = Default()
 Handler = Callable[[TaskContext, dict[str, Any]], Mapping[str, Any] | None]
 
 
@@ -64,3 +69,28 @@ class TaskRegistry:
 
     def names(self) -> list[str]:
         return sorted(self._specs)
+
+    def options(self, task: str, queue: str, *, priority: "Priority | str | None" = None,
+                delay: timedelta | None = None, eta: datetime | None = None, retry: RetryPolicy | None = None,
+                timeout: "timedelta | None | Default" = DEFAULT, unique_key: str | None = None,
+                unique_ttl: timedelta | None = None,
+                now: datetime | None = None) -> tuple[TaskOptions, timedelta | None]:
+        """How ``task`` is delivered, its spec's defaults overridden by what is given, and its uniqueness window;
+        ValueError naming what is wrong. The plane enqueues with these; the workflow simulator runs by them."""
+        if task not in self._specs:
+            raise ValueError(f"unknown task {task!r}; known tasks: {', '.join(self.names())}")
+        spec = self._specs[task]
+        if delay is not None and eta is not None:
+            raise ValueError("give delay or eta, not both")
+        if eta is not None and eta.tzinfo is None:
+            raise ValueError("eta must be timezone-aware")
+        if delay is not None:
+            eta = (now or datetime.now(UTC)) + delay
+        options = TaskOptions(queue=queue, priority=Priority.parse(priority) if priority is not None else spec.priority,
+                              retry=retry or spec.retry,
+                              timeout=timeout if not isinstance(timeout, Default) else spec.timeout,
+                              eta=eta)
+        ttl = unique_ttl or spec.unique_ttl
+        if unique_key is not None and ttl is None:
+            raise ValueError(f"unique_key needs a unique_ttl (task {task!r} declares no default)")
+        return options, ttl
