@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from app.cli.context import CliContext, echo_json, pass_context
+from app.cli.simulate import simulate, test
 
 
 @click.group()
@@ -169,3 +170,7 @@ def retry(ctx: CliContext, run_id: str) -> None:
     except RunNotFound:
         raise click.ClickException(f"no run {run_id}") from None
     click.echo(f"retried: {', '.join(steps) or 'nothing was dead'}")
+
+
+workflows.add_command(simulate)
+workflows.add_command(test)

@@ -32,7 +32,11 @@ MAX_MOVES = 100_000
 
 class ScenarioError(ValueError):
     """The scenario cannot be played on this workflow (an input the workflow refuses, an event its catalogue
-    does not accept); the message says which."""
+    does not accept); ``path`` is the scenario's key it concerns."""
+
+    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 @dataclass(frozen=True)
@@ -108,7 +112,7 @@ class Result:
     payloads: dict[str, Any]  # each dispatched step's last rendered payload
     published: list[tuple[str, dict[str, Any]]]  # (event type, payload) the run published, in order
     facts: Facts
-    ended: timedelta  # the virtual time of the last move
+    ended: timedelta  # the virtual time of the run's last move
 
     def in_order(self, *statuses: StepStatus) -> list[str]:
         """Ids of the steps that ended with one of ``statuses``, in the order they did (a step's last line on
@@ -237,7 +241,7 @@ class _Simulation:
         try:
             inputs = check_inputs(self.workflow, dict(self.scenario.input))
         except ValueError as exc:
-            raise ScenarioError(f"input: {exc}") from None
+            raise ScenarioError(("input",), str(exc)) from None
         now = self.clock.now()
         self.run = RunRecord(id="simulated", workflow=self.workflow.name, version=self.workflow.version,
                              status=RunStatus.RUNNING.value, input=json.dumps(inputs), correlation_id="simulated",
@@ -261,8 +265,9 @@ class _Simulation:
                 self._timer(due.step, due.at)
             elif due.arrival is not None:
                 self._arrive(due.arrival)
+        ended = self.timeline[-1].at if self.timeline else timedelta(0)
         return Result(self.workflow, self.run.status, self.timeline, self.rows, self.payloads, self.published,
-                      self.facts, self.clock.now() - self.clock.start)
+                      self.facts, ended)
 
     def _advance(self) -> None:
         """The engine's next moves, then what they changed, on the timeline; again while own events wake waits."""
@@ -358,7 +363,8 @@ class _Simulation:
         try:
             payload = self.catalogue.validate(arrival.type, dict(arrival.payload))
         except (InvalidEvent, KeyError) as exc:
-            raise ScenarioError(f"event {arrival.type!r} at {arrival.at}: {exc}") from None
+            index = next(index for index, given in enumerate(self.scenario.events) if given is arrival)
+            raise ScenarioError(("events", index, "payload"), str(exc)) from None
         self.note(None, "arrived", detail={"event": arrival.type, "payload": payload})
         self.signal(arrival.type, payload)
         woken, self._woken = self._woken, []
