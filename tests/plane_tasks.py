@@ -85,6 +85,16 @@ def database(context: TaskContext, payload: dict[str, Any]) -> None:
 
 QUICK = RetryPolicy(attempts=4, first=timedelta(milliseconds=300), max=timedelta(seconds=1))
 
+def scripted(context: TaskContext, payload: dict[str, Any]) -> dict[str, Any] | None:
+    """Fails its first ``fail`` attempts, then does what ``then`` says: a workflow simulator's StepScript, for real."""
+    if context.envelope.attempt <= payload["fail"] or payload["then"] == "fail":
+        raise RuntimeError("scripted failure")
+    if payload["then"] == "permanent":
+        raise PermanentError("scripted failure")
+    output: dict[str, Any] | None = payload.get("output")
+    return output
+
+
 TASKS = [
     TaskSpec("test.record", record, retry=RetryPolicy(attempts=1), timeout=None),
     TaskSpec("test.flaky", flaky, retry=QUICK, timeout=None),
@@ -94,6 +104,8 @@ TASKS = [
              timeout=timedelta(seconds=60)),
     TaskSpec("test.stubborn", stubborn, retry=RetryPolicy(attempts=2, first=timedelta(milliseconds=100)),
              timeout=timedelta(milliseconds=500)),
+    TaskSpec("test.scripted", scripted, retry=RetryPolicy(attempts=3, first=timedelta(0), jitter="none"),
+             timeout=timedelta(seconds=60)),
     TaskSpec("test.nap", nap, retry=RetryPolicy(attempts=2, first=timedelta(milliseconds=100)),
              timeout=timedelta(seconds=60)),
 ]
