@@ -90,7 +90,7 @@ def test(ctx: CliContext, paths: tuple[Path, ...], strict: bool) -> None:
             click.echo(f"FAIL  {each.path}")
             for line in each.problems + each.failures:
                 click.echo(f"      {line}")
-    workflows = {each.workflow.version: each.workflow for each in played if each.workflow is not None}
+    workflows = {each.result.workflow.version: each.result.workflow for each in played if each.result is not None}
     missing: list[str] = []
     for version, workflow in workflows.items():
         facts = merged(each.result.facts for each in played if each.result is not None

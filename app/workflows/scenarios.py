@@ -103,11 +103,19 @@ class LoadedScenario:
     def where(self, path: Key) -> str:
         """``file:line:col: field`` of a key, for a failed expectation."""
         line, column = self.locator.find(path)
-        return f"{self.path}:{line}:{column}: {'.'.join(str(part) for part in path)}"
+        return f"{self.path}:{line}:{column}: {_field(path)}"
 
     def problem(self, path: Key, message: str) -> Problem:
         line, column = self.locator.find(path)
-        return Problem(str(self.path), line, column, ".".join(str(part) for part in path) or "(file)", message)
+        return Problem(str(self.path), line, column, _field(path), message)
+
+
+def _field(path: Key) -> str:
+    """events[0].type, expect.ran[2]: as a workflow file's problems name fields."""
+    name = ""
+    for part in path:
+        name += f"[{part}]" if isinstance(part, int) else f".{part}" if name else part
+    return name or "(file)"
 
 
 def load_scenario(path: Path) -> LoadedScenario:
@@ -160,7 +168,7 @@ def check_against(loaded: LoadedScenario, workflow: Workflow, event_types: Colle
                  for path, step_id in named_steps if step_id not in steps]
     problems += [loaded.problem(path, f"unknown event type {event!r}{suggest(event, event_types)}")
                  for path, event in named_events if event not in event_types]
-    return problems
+    return sorted(problems, key=lambda problem: (problem.line, problem.column))
 
 
 def _named(step_id: str, steps: Mapping[str, Any]) -> str:
