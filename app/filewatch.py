@@ -37,6 +37,17 @@ class Invalid(Protocol):
 
 
 @dataclass(frozen=True)
+class Applied:
+    """The latest edit of a file that loaded: from which version to which, and what it changed."""
+
+    file: str
+    old: str
+    new: str
+    summary: tuple[str, ...]
+    at: float
+
+
+@dataclass(frozen=True)
 class Rejected:
     """An edit that did not load: the last valid version of that file keeps serving."""
 
@@ -47,17 +58,20 @@ class Rejected:
 
 class WatchedFiles(Generic[T]):
     def __init__(self, directory: Path, load: Callable[[str, str], T], invalid: type[Exception], *,
-                 kind: str, reload_interval: float = 1.0, on_change: Callable[[], None] = lambda: None) -> None:
+                 kind: str, reload_interval: float = 1.0, on_change: Callable[[], None] = lambda: None,
+                 describe: Callable[[T, T], Sequence[str]] = lambda old, new: ()) -> None:
         self.directory = directory
         self._load_text = load  # (text, file) -> definition, or raises ``invalid``
         self._invalid = invalid
         self._kind = kind
         self._interval = reload_interval
         self._on_change = on_change
+        self._describe = describe  # (previous, edited) -> what the edit changed, a line each
         self._lock = threading.RLock()
         self._stamps: dict[Path, tuple[int, int]] = {}  # file -> (mtime_ns, size) last read
         self._by_file: dict[Path, T] = {}
         self._rejected: dict[str, Rejected] = {}
+        self._applied: dict[str, Applied] = {}
         self._checked = float("-inf")
         self._watcher: threading.Thread | None = None
         self._stop_watching = threading.Event()
@@ -114,6 +128,12 @@ class WatchedFiles(Generic[T]):
         with self._lock:
             return dict(self._rejected)
 
+    def applied(self) -> dict[str, Applied]:
+        """File -> its latest edit that loaded over an earlier version (what this process saw)."""
+        self.current()
+        with self._lock:
+            return dict(self._applied)
+
     def _rescan(self) -> bool:
         files = sorted(self.directory.glob("*.toml")) if self.directory.is_dir() else []
         changed = False
@@ -125,6 +145,7 @@ class WatchedFiles(Generic[T]):
         for path in set(self._stamps) - set(files):
             del self._stamps[path]
             self._rejected.pop(str(path), None)
+            self._applied.pop(str(path), None)
         for path in files:
             try:
                 stat = path.stat()
@@ -168,8 +189,14 @@ class WatchedFiles(Generic[T]):
         if previous is None:
             log.log(level, "%s %s loaded from %s (version %s)", self._kind, item.name, path, item.version[:12])
         elif previous.version != item.version:
-            log.log(level, "%s %s reloaded: version %s -> %s", self._kind, item.name, previous.version[:12],
-                     item.version[:12])
+            try:
+                summary = tuple(self._describe(previous, item))
+            except Exception:  # what changed is a courtesy: the edit applies regardless
+                log.warning("could not tell what the edit of %s changed", path, exc_info=True)
+                summary = ()
+            self._applied[str(path)] = Applied(str(path), previous.version, item.version, summary, time.time())
+            log.log(level, "%s %s reloaded: version %s -> %s%s", self._kind, item.name, previous.version[:12],
+                    item.version[:12], "".join(f"\n{line}" for line in summary))
         return previous is None or previous.version != item.version
 
 

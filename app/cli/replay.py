@@ -108,3 +108,48 @@ def _definitions(container: Any) -> Any:
 
 def _names(container: Any) -> set[str]:
     return {workflow.name for workflow in container.workflows.all()}
+
+
+@click.command("diff")
+@click.argument("old")
+@click.argument("new", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--json", "as_json", is_flag=True, help="The changes and in-flight runs as JSON.")
+@pass_context
+def diff(ctx: CliContext, old: str, new: Path, as_json: bool) -> None:
+    """What NEW changes against OLD (a file, or a stored version's hash or its first characters): steps and edges
+    added and removed, steps changed field by field; then where the runs still in flight on OLD stand, each of
+    which finishes on OLD (new runs start on NEW)."""
+    from app.cli.context import echo_json
+    from app.workflows.changes import compare
+    from app.workflows.inflight import standing, stored_version
+    from app.workflows.loader import load_file
+    from app.workflows.problems import WorkflowInvalid
+
+    chosen = player(ctx)
+    tasks, events = chosen.registry.names(), chosen.catalogue.fields()
+    try:
+        after = load_file(new, tasks=tasks, events=events)
+        before = load_file(Path(old), tasks=tasks, events=events) if Path(old).is_file() else None
+    except WorkflowInvalid as invalid:
+        for problem in invalid.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(1)
+    container = ctx.container
+    if before is None:
+        version = stored_version(container.engine, old)
+        if version is None:
+            raise click.ClickException(f"{old} is neither a file nor the hash of one stored version")
+        before = _definitions(container)(version)
+    changes = compare(before, after)
+    groups = standing(container.engine, before.version)
+    if as_json:
+        echo_json({**changes.as_json(), "in_flight": [{"where": where, "runs": count} for where, count in groups]})
+        return
+    click.echo(f"{after.name}: {before.path} -> {new}")
+    for line in changes.lines():
+        click.echo(line)
+    total = sum(count for _, count in groups)
+    click.echo(f"{total} run(s) in flight on {before.version[:12]}; each finishes on it, new runs start on "
+               f"{after.version[:12]}" + (":" if groups else ""))
+    for where, count in groups:
+        click.echo(f"  {count:>6}  {where}")

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from app.cli.context import CliContext, echo_json, pass_context
-from app.cli.replay import export_scenario, replay
+from app.cli.replay import diff, export_scenario, replay
 from app.cli.simulate import simulate, test
 
 
@@ -177,3 +177,4 @@ workflows.add_command(simulate)
 workflows.add_command(test)
 workflows.add_command(replay)
 workflows.add_command(export_scenario)
+workflows.add_command(diff)

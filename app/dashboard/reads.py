@@ -15,7 +15,9 @@ from app.handlers.effects import consumer_effects
 from app.plane.tasks.inspect import SCAN_LIMIT, STATES
 from app.scheduling.views import schedule_view
 from app.workflows import waiting
+from app.workflows.catalogue import Applied
 from app.workflows.engine import RunStatus
+from app.workflows.inflight import standing
 from app.workflows.views import run_detail, run_summary, workflow_view
 
 log = logging.getLogger(__name__)
@@ -111,12 +113,27 @@ def run_page(container: Container, run_id: str) -> dict[str, Any] | None:
 
 def workflows_page(container: Container) -> dict[str, Any]:
     rejected = container.workflows.rejected()
+    applied = container.workflows.applied()
     serving = container.workflows.all()
     files = {workflow.path for workflow in serving}
-    return {"workflows": [{**workflow_view(workflow, rejected.get(workflow.path)), "dag": dag_svg.layout(workflow)}
+    return {"workflows": [{**workflow_view(workflow, rejected.get(workflow.path)), "dag": dag_svg.layout(workflow),
+                           "applied_edit": _applied(container, applied.get(workflow.path))}
                           for workflow in serving],
             "rejected_new": {file: [str(problem) for problem in entry.problems]
                              for file, entry in rejected.items() if file not in files}}
+
+
+def _applied(container: Container, edit: Applied | None) -> dict[str, Any] | None:
+    """The last edit applied to a workflow's file: what it changed, and where the runs pinned to the version it
+    replaced stand (they finish on it)."""
+    if edit is None:
+        return None
+    try:
+        in_flight = standing(container.engine, edit.old)
+    except Exception:  # the page shows the edit without them rather than failing
+        in_flight = None
+    return {"old": edit.old, "new": edit.new, "summary": list(edit.summary),
+            "at": datetime.fromtimestamp(edit.at, UTC).isoformat(timespec="seconds"), "in_flight": in_flight}
 
 
 def events_page(container: Container) -> dict[str, Any]:

@@ -9,11 +9,12 @@ import weakref
 from collections.abc import Callable, Collection
 from pathlib import Path
 
-from app.filewatch import Rejected, WatchedFiles
+from app.filewatch import Applied, Rejected, WatchedFiles
+from app.workflows.changes import compare
 from app.workflows.loader import WorkflowInvalid, load_text
 from app.workflows.spec import Workflow
 
-__all__ = ["Rejected", "UnknownWorkflow", "WorkflowCatalogue"]
+__all__ = ["Applied", "Rejected", "UnknownWorkflow", "WorkflowCatalogue"]
 
 
 class UnknownWorkflow(KeyError):
@@ -29,7 +30,8 @@ class WorkflowCatalogue:
         self._tasks = tasks
         self._events = events
         self._files = WatchedFiles(directory, self._load, WorkflowInvalid, kind="workflow",
-                                   reload_interval=reload_interval)
+                                   reload_interval=reload_interval,
+                                   describe=lambda old, new: compare(old, new).lines()[1:])
         self._versions: dict[str, Workflow] = {}
         self._lock = threading.Lock()
         os.register_at_fork(after_in_child=functools.partial(_forked, weakref.ref(self)))
@@ -55,6 +57,10 @@ class WorkflowCatalogue:
     def rejected(self) -> dict[str, Rejected]:
         """File -> the problems of its latest edit, for files whose latest edit was rejected."""
         return self._files.rejected()
+
+    def applied(self) -> dict[str, Applied]:
+        """File -> its latest edit that replaced a version this process served, with what it changed."""
+        return self._files.applied()
 
     def watch(self) -> None:
         """Report edits (applied or rejected) as they happen, from a thread, not when next used."""

@@ -1,5 +1,6 @@
 """Every page renders for admins and operators; operators see no action buttons; user data is escaped."""
 
+import logging
 import shutil
 import uuid
 from collections.abc import Callable
@@ -106,6 +107,31 @@ def test_a_rejected_workflow_edit_is_shown(make_settings: Callable[..., Settings
         # Then the page says so, with the problem, and still draws the version that serves
         assert "The last edit was rejected" in page and "nowhere" in page
         assert page.count('<svg class="dag"') == len(container.workflows.all())
+    finally:
+        container.close()
+
+
+def test_an_applied_workflow_edit_is_shown_with_what_it_changed_and_the_runs_left_on_the_old_version(
+        make_settings: Callable[..., Settings], tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="app.filewatch")
+    directory = tmp_path / "workflows"
+    shutil.copytree(ROOT / "workflows", directory)
+    container = build(make_settings(FLOWPLANE_WORKFLOWS__DIRECTORY=str(directory),
+                                    FLOWPLANE_WORKFLOWS__RELOAD_INTERVAL="1ms"))
+    try:
+        old = container.workflows.get("user_registration").version
+        _run(container)  # in flight on the old version: its welcome mail is ready
+        with TestClient(create_app(container)) as client:
+            log_in(client, add_user(container, Role.OPERATOR))
+            assert "Last edit applied" not in client.get("/dashboard/workflows").text
+            path = directory / "user_registration.toml"
+            path.write_text(path.read_text().replace('valid_for = "48h"', 'valid_for = "72h"'))
+            page = client.get("/dashboard/workflows").text
+        assert "Last edit applied" in page and old[:12] in page
+        assert "~ step welcome_email: payload.valid_for &#34;48h&#34; -&gt; &#34;72h&#34;" in page
+        assert "1 &middot; at welcome_email (ready)" in page
+        reloaded = [record.getMessage() for record in caplog.records if "reloaded: version" in record.getMessage()]
+        assert reloaded and 'step welcome_email: payload.valid_for "48h" -> "72h"' in reloaded[0]
     finally:
         container.close()
 
