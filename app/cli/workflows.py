@@ -2,7 +2,9 @@
 
 import json
 import sys
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -24,21 +26,43 @@ def _known(ctx: CliContext) -> tuple[list[str], dict[str, frozenset[str]]]:
 
 @workflows.command("validate")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--strict", is_flag=True, help="Also exit 1 on warnings.")
 @pass_context
-def validate(ctx: CliContext, paths: tuple[Path, ...]) -> None:
-    """Check workflow files (default: every file in workflows.directory); exit 1 on any problem."""
+def validate(ctx: CliContext, paths: tuple[Path, ...], strict: bool) -> None:
+    """Check workflow files (default: every file in workflows.directory); exit 1 on any problem. Warnings (an
+    unreachable step, a wait for ever, an output no step produces, retries outlasting a wait) fail only --strict."""
+    from app.bootstrap import task_registry
     from app.workflows.loader import validate_paths
+    from app.workflows.warnings import warnings
 
     tasks, events = _known(ctx)
     found, problems = validate_paths(list(paths) or [Path(ctx.settings.workflows.directory)], tasks=tasks,
                                      events=events)
-    for problem in problems:
+    registry = task_registry(ctx.settings)
+    cautions = [warning for workflow in found for warning in warnings(workflow, lambda step: _retry_span(registry,
+                                                                                                         step))]
+    for problem in [*problems, *cautions]:
         click.echo(str(problem), err=True)
     for workflow in found:
         click.echo(f"ok  {workflow.path}: {workflow.name} ({len(workflow.steps)} steps, {workflow.version[:12]})")
     if problems:
         click.echo(f"{len(problems)} problem(s)", err=True)
+    if cautions:
+        click.echo(f"{len(cautions)} warning(s)", err=True)
+    if problems or (strict and cautions):
         sys.exit(1)
+
+
+def _retry_span(registry: Any, step: Any) -> timedelta | None:
+    """The longest a task step's retries can take, from its first failure to its last attempt (its policy, or its
+    task's default)."""
+    if step.target not in registry:
+        return None
+    policy = registry[step.target].retry
+    if step.retry is not None:
+        policy = policy.with_changes(attempts=step.retry.attempts, backoff=step.retry.backoff, first=step.retry.first,
+                                     max=step.retry.max, jitter=step.retry.jitter)
+    return sum((policy.ceiling(attempt) for attempt in range(1, policy.attempts)), timedelta(0))
 
 
 @workflows.command("list")
