@@ -16,6 +16,7 @@ from litestar.types import ControllerRouterHandler
 from app.dashboard.auth import LoginRequired, provide_viewer
 from app.dashboard.forms import Forms, LoginPage
 from app.dashboard.pages import Pages
+from app.dashboard.playground import Playground
 from app.dashboard.render import STATIC, template_config
 from app.outages import SERVER_ERRORS, outage
 
@@ -66,7 +67,7 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
 
 
 def routes() -> list[ControllerRouterHandler]:
-    pages = Router(path="/", route_handlers=[Pages, Forms, LoginPage],
+    pages = Router(path="/", route_handlers=[Pages, Playground, Forms, LoginPage],
                    dependencies={"viewer": Provide(provide_viewer)}, response_headers=HEADERS,
                    exception_handlers={LoginRequired: _login, ValidationException: _invalid, HTTPException: _refused,
                                        # the API's own handlers for these would answer a page with problem JSON

@@ -120,7 +120,12 @@ def _field(path: Key) -> str:
 
 def load_scenario(path: Path) -> LoadedScenario:
     """The scenario in ``path``; WorkflowInvalid with every problem found."""
-    text = read_text(path)
+    return load_scenario_text(read_text(path), path)
+
+
+def load_scenario_text(text: str, path: Path, *, names_workflow: bool = True) -> LoadedScenario:
+    """The scenario in ``text`` (``path`` names it in messages); ``names_workflow`` False when the workflow is given
+    beside it (the dashboard's playground)."""
     data = parse_toml(text, str(path))
     locator = Locator(text)
     report = Report(str(path), locator)
@@ -130,7 +135,7 @@ def load_scenario(path: Path) -> LoadedScenario:
         for error in invalid.errors():
             _describe(error, report)
         raise WorkflowInvalid(report.sorted()) from None
-    if spec.workflow is None and spec.file is None:
+    if names_workflow and spec.workflow is None and spec.file is None:
         report.at_key((), 'a scenario names its workflow: workflow = "name" or file = "path/to/it.toml"')
     if spec.workflow is not None and spec.file is not None:
         report.at_key(("file",), "give workflow or file, not both")
