@@ -37,6 +37,7 @@ from app.redaction import redact_url
 from app.scheduling.catalogue import ScheduleCatalogue
 from app.scheduling.service import ScheduleService
 from app.workflows.catalogue import WorkflowCatalogue
+from app.workflows.inflight import standing
 from app.workflows.runner import WorkflowRunner
 from app.workflows.waking import Waits
 
@@ -152,7 +153,8 @@ def build(settings: Settings, *, migrate_database: bool | None = None, clock: Cl
                   send_events=publisher.publish_batch, events_enabled=settings.events.enabled)
     workflows = WorkflowCatalogue(Path(settings.workflows.directory), tasks=registry.names,
                                   events=catalogue.fields,
-                                  reload_interval=settings.workflows.reload_interval.total_seconds())
+                                  reload_interval=settings.workflows.reload_interval.total_seconds(),
+                                  runs_on=lambda version: standing(engine, version))
     inspector = TaskInspector(huey, plane, engine)
     runner = WorkflowRunner(engine, plane, workflows, lease=settings.workflows.lease,
                             tasks_held=inspector.holding, clock=clock)

@@ -189,8 +189,8 @@ class WatchedFiles(Generic[T]):
         if previous is None:
             log.log(level, "%s %s loaded from %s (version %s)", self._kind, item.name, path, item.version[:12])
         elif previous.version != item.version:
-            try:
-                summary = tuple(self._describe(previous, item))
+            try:  # in a forked child, not at all: its parent tells of the edit (and owns the connections it reads)
+                summary = tuple(self._describe(previous, item)) if self._announce else ()
             except Exception:  # what changed is a courtesy: the edit applies regardless
                 log.warning("could not tell what the edit of %s changed", path, exc_info=True)
                 summary = ()

@@ -25,13 +25,15 @@ class UnknownWorkflow(KeyError):
 
 class WorkflowCatalogue:
     def __init__(self, directory: Path, *, tasks: Callable[[], Collection[str]],
-                 events: Callable[[], Collection[str]], reload_interval: float = 1.0) -> None:
+                 events: Callable[[], Collection[str]], reload_interval: float = 1.0,
+                 runs_on: Callable[[str], list[tuple[str, int]]] | None = None) -> None:
         self.directory = directory
+        self._runs_on = runs_on  # version -> where its runs in flight stand (the database's; None: not told)
         self._tasks = tasks
         self._events = events
         self._files = WatchedFiles(directory, self._load, WorkflowInvalid, kind="workflow",
                                    reload_interval=reload_interval,
-                                   describe=lambda old, new: compare(old, new).lines()[1:])
+                                   describe=self._describe_edit)
         self._versions: dict[str, Workflow] = {}
         self._lock = threading.Lock()
         os.register_at_fork(after_in_child=functools.partial(_forked, weakref.ref(self)))
@@ -41,6 +43,19 @@ class WorkflowCatalogue:
         with self._lock:
             self._versions[workflow.version] = workflow
         return workflow
+
+    def _describe_edit(self, old: Workflow, new: Workflow) -> list[str]:
+        """What an applied edit changed, and where the runs it leaves on the old version stand."""
+        lines = compare(old, new).lines()[1:]
+        if self._runs_on is None:
+            return lines
+        try:
+            groups = self._runs_on(old.version)
+        except Exception as exc:  # the database is down: the edit applies, without this line
+            return [*lines, f"  (the runs in flight on {old.version[:12]} could not be read: {type(exc).__name__})"]
+        total = sum(count for _, count in groups)
+        return [*lines, f"  {total} run(s) in flight on {old.version[:12]} finish on it"
+                        + "".join(f"; {count} {where}" for where, count in groups)]
 
     def get(self, name: str) -> Workflow:
         current = self._files.current()

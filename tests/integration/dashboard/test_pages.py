@@ -132,6 +132,7 @@ def test_an_applied_workflow_edit_is_shown_with_what_it_changed_and_the_runs_lef
         assert "1 &middot; at welcome_email (ready)" in page
         reloaded = [record.getMessage() for record in caplog.records if "reloaded: version" in record.getMessage()]
         assert reloaded and 'step welcome_email: payload.valid_for "48h" -> "72h"' in reloaded[0]
+        assert f"1 run(s) in flight on {old[:12]} finish on it; 1 at welcome_email (ready)" in reloaded[0]
     finally:
         container.close()
 
