@@ -113,6 +113,18 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
+def only_the_app(server: Server, refused: list[str]) -> Any:
+    """A route handler that lets requests to the app through and refuses (and notes) any other origin's."""
+    def route(handled: Any) -> None:
+        if handled.request.url.startswith(f"{server.url}/"):
+            handled.continue_()
+        else:
+            refused.append(handled.request.url)
+            handled.abort()
+
+    return route
+
+
 def logged_in(browser: Any, server: Server, email: str) -> Any:
     context = browser.new_context(viewport=DESKTOP, base_url=server.url)
     context.set_default_timeout(15_000)

@@ -6,7 +6,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser.conftest import DESKTOP, Server, screenshot
+from tests.browser.conftest import DESKTOP, Server, only_the_app, screenshot
 
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 # Per page: each operation the UI drew, as JavaScript reads it from the page
@@ -32,15 +32,7 @@ def test_the_api_docs_render_with_nothing_but_the_app(browser: Any, server: Serv
     context = browser.new_context(viewport=DESKTOP, base_url=server.url)
     context.set_default_timeout(15_000)
     refused: list[str] = []
-
-    def only_the_app(route: Any) -> None:
-        if route.request.url.startswith(f"{server.url}/"):
-            route.continue_()
-        else:
-            refused.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", only_the_app)
+    context.route("**/*", only_the_app(server, refused))
     try:
         page = context.new_page()
         failed: list[str] = []

@@ -4,7 +4,7 @@ edited files can be downloaded. The files on disk are never touched."""
 
 from typing import Any
 
-from tests.browser.conftest import OPERATOR, Server, logged_in, screenshot
+from tests.browser.conftest import OPERATOR, Server, logged_in, only_the_app, screenshot
 
 EXPIRED = """input = { user_id = "7f3c6a4e-8d2b-4c1a-9e5f-0a1b2c3d4e5f", email = "ada@example.com", name = "Ada" }
 
@@ -17,15 +17,7 @@ def test_edit_see_a_located_error_fix_it_run_a_scenario_and_see_the_dag_coloured
     on_disk = (server.directory / "workflows" / "user_registration.toml").read_text()
     page = logged_in(browser, server, OPERATOR)  # operators may use it: it changes nothing
     elsewhere: list[str] = []
-
-    def only_ours(route: Any) -> None:
-        if route.request.url.startswith(server.url):
-            route.continue_()
-        else:
-            elsewhere.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", only_ours)
+    page.route("**/*", only_the_app(server, elsewhere))
     try:
         page.goto("/dashboard/playground?workflow=user_registration")
         page.wait_for_selector("#dag svg.dag")

@@ -3,7 +3,7 @@
 import logging
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -91,50 +91,49 @@ def test_the_events_page_renders_with_a_notice_when_the_broker_is_down(make_sett
         container.close()
 
 
-def test_a_rejected_workflow_edit_is_shown(make_settings: Callable[..., Settings], tmp_path: Path) -> None:
+@pytest.fixture
+def editable(make_settings: Callable[..., Settings], tmp_path: Path) -> Iterator[tuple[Container, Path]]:
+    """A container serving a copy of the workflows, re-read at each use: (it, the copy's directory)."""
     directory = tmp_path / "workflows"
     shutil.copytree(ROOT / "workflows", directory)
     container = build(make_settings(FLOWPLANE_WORKFLOWS__DIRECTORY=str(directory),
                                     FLOWPLANE_WORKFLOWS__RELOAD_INTERVAL="1ms"))
-    try:
-        with TestClient(create_app(container)) as client:
-            log_in(client, add_user(container, Role.OPERATOR))
-            assert "was rejected" not in client.get("/dashboard/workflows").text
-            # When an edit breaks the file (a step waiting for one that does not exist)
-            path = directory / "user_registration.toml"
-            path.write_text(path.read_text().replace('after = ["welcome_email"]', 'after = ["nowhere"]'))
-            page = client.get("/dashboard/workflows").text
-        # Then the page says so, with the problem, and still draws the version that serves
-        assert "The last edit was rejected" in page and "nowhere" in page
-        assert page.count('<svg class="dag"') == len(container.workflows.all())
-    finally:
-        container.close()
+    yield container, directory
+    container.close()
+
+
+def test_a_rejected_workflow_edit_is_shown(editable: tuple[Container, Path]) -> None:
+    container, directory = editable
+    with TestClient(create_app(container)) as client:
+        log_in(client, add_user(container, Role.OPERATOR))
+        assert "was rejected" not in client.get("/dashboard/workflows").text
+        # When an edit breaks the file (a step waiting for one that does not exist)
+        path = directory / "user_registration.toml"
+        path.write_text(path.read_text().replace('after = ["welcome_email"]', 'after = ["nowhere"]'))
+        page = client.get("/dashboard/workflows").text
+    # Then the page says so, with the problem, and still draws the version that serves
+    assert "The last edit was rejected" in page and "nowhere" in page
+    assert page.count('<svg class="dag"') == len(container.workflows.all())
 
 
 def test_an_applied_workflow_edit_is_shown_with_what_it_changed_and_the_runs_left_on_the_old_version(
-        make_settings: Callable[..., Settings], tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+        editable: tuple[Container, Path], caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="app.filewatch")
-    directory = tmp_path / "workflows"
-    shutil.copytree(ROOT / "workflows", directory)
-    container = build(make_settings(FLOWPLANE_WORKFLOWS__DIRECTORY=str(directory),
-                                    FLOWPLANE_WORKFLOWS__RELOAD_INTERVAL="1ms"))
-    try:
-        old = container.workflows.get("user_registration").version
-        _run(container)  # in flight on the old version: its welcome mail is ready
-        with TestClient(create_app(container)) as client:
-            log_in(client, add_user(container, Role.OPERATOR))
-            assert "Last edit applied" not in client.get("/dashboard/workflows").text
-            path = directory / "user_registration.toml"
-            path.write_text(path.read_text().replace('valid_for = "48h"', 'valid_for = "72h"'))
-            page = client.get("/dashboard/workflows").text
-        assert "Last edit applied" in page and old[:12] in page
-        assert "~ step welcome_email: payload.valid_for &#34;48h&#34; -&gt; &#34;72h&#34;" in page
-        assert "1 &middot; at welcome_email (ready)" in page
-        reloaded = [record.getMessage() for record in caplog.records if "reloaded: version" in record.getMessage()]
-        assert reloaded and 'step welcome_email: payload.valid_for "48h" -> "72h"' in reloaded[0]
-        assert f"1 run(s) in flight on {old[:12]} finish on it; 1 at welcome_email (ready)" in reloaded[0]
-    finally:
-        container.close()
+    container, directory = editable
+    old = container.workflows.get("user_registration").version
+    _run(container)  # in flight on the old version: its welcome mail is ready
+    with TestClient(create_app(container)) as client:
+        log_in(client, add_user(container, Role.OPERATOR))
+        assert "Last edit applied" not in client.get("/dashboard/workflows").text
+        path = directory / "user_registration.toml"
+        path.write_text(path.read_text().replace('valid_for = "48h"', 'valid_for = "72h"'))
+        page = client.get("/dashboard/workflows").text
+    assert "Last edit applied" in page and old[:12] in page
+    assert "~ step welcome_email: payload.valid_for &#34;48h&#34; -&gt; &#34;72h&#34;" in page
+    assert "1 &middot; at welcome_email (ready)" in page
+    reloaded = [record.getMessage() for record in caplog.records if "reloaded: version" in record.getMessage()]
+    assert reloaded and 'step welcome_email: payload.valid_for "48h" -> "72h"' in reloaded[0]
+    assert f"1 run(s) in flight on {old[:12]} finish on it; 1 at welcome_email (ready)" in reloaded[0]
 
 
 def test_a_failing_schedule_is_on_the_overview(container: Container, as_role: Clients) -> None:
