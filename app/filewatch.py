@@ -72,6 +72,7 @@ class WatchedFiles(Generic[T]):
         self._by_file: dict[Path, T] = {}
         self._rejected: dict[str, Rejected] = {}
         self._applied: dict[str, Applied] = {}
+        self._edits: list[tuple[Path, T, T]] = []  # applied, not yet told: (file, previous, edited)
         self._checked = float("-inf")
         self._watcher: threading.Thread | None = None
         self._stop_watching = threading.Event()
@@ -121,7 +122,11 @@ class WatchedFiles(Generic[T]):
                 self._checked = now
                 if self._rescan():
                     self._on_change()
-            return {item.name: item for item in self._by_file.values()}
+            served = {item.name: item for item in self._by_file.values()}
+            edits, self._edits = self._edits, []
+        for path, previous, item in edits:  # outside the lock: telling what changed may read the database
+            self._tell_edit(path, previous, item)
+        return served
 
     def rejected(self) -> dict[str, Rejected]:
         self.current()
@@ -189,15 +194,19 @@ class WatchedFiles(Generic[T]):
         if previous is None:
             log.log(level, "%s %s loaded from %s (version %s)", self._kind, item.name, path, item.version[:12])
         elif previous.version != item.version:
-            try:  # in a forked child, not at all: its parent tells of the edit (and owns the connections it reads)
-                summary = tuple(self._describe(previous, item)) if self._announce else ()
-            except Exception:  # what changed is a courtesy: the edit applies regardless
-                log.warning("could not tell what the edit of %s changed", path, exc_info=True)
-                summary = ()
-            self._applied[str(path)] = Applied(str(path), previous.version, item.version, summary, time.time())
-            log.log(level, "%s %s reloaded: version %s -> %s%s", self._kind, item.name, previous.version[:12],
-                    item.version[:12], "".join(f"\n{line}" for line in summary))
+            self._edits.append((path, previous, item))
         return previous is None or previous.version != item.version
+
+    def _tell_edit(self, path: Path, previous: T, item: T) -> None:
+        try:  # in a forked child, not at all: its parent tells of the edit (and owns the connections it reads)
+            summary = tuple(self._describe(previous, item)) if self._announce else ()
+        except Exception:  # what changed is a courtesy: the edit applies regardless
+            log.warning("could not tell what the edit of %s changed", path, exc_info=True)
+            summary = ()
+        with self._lock:
+            self._applied[str(path)] = Applied(str(path), previous.version, item.version, summary, time.time())
+        log.log(self._level(logging.INFO), "%s %s reloaded: version %s -> %s%s", self._kind, item.name,
+                previous.version[:12], item.version[:12], "".join(f"\n{line}" for line in summary))
 
 
 # The fork waits for a re-read under way: a child never starts with a stamp recorded and its file not yet read.

@@ -41,6 +41,8 @@ def replay(ctx: CliContext, run_ids: tuple[str, ...], edited_file: Path, runs: i
     found = recordings(container.engine, edited.name, run_ids=run_ids, limit=runs)
     if missing := set(run_ids) - {recording.run.id for recording in found}:
         raise click.ClickException(f"no run {', '.join(sorted(missing))}")
+    if others := [recording.run.id for recording in found if recording.run.workflow != edited.name]:
+        raise click.ClickException(f"not runs of {edited.name}: {', '.join(others)}")
     pinned = _definitions(container)
     diverging: Counter[str] = Counter()
     for recording in found:

@@ -36,7 +36,7 @@ def simulate(ctx: CliContext, file: Path, raw_input: str | None, scenario: Path 
     from app.workflows.loader import load_file
     from app.workflows.problems import WorkflowInvalid
     from app.workflows.scenarios import check_against, load_scenario
-    from app.workflows.simulation import Scenario, ScenarioError
+    from app.workflows.simulation import HORIZON, MAX_MOVES, Scenario, ScenarioError
     from app.workflows.simulation import simulate as play
 
     chosen = player(ctx)
@@ -63,6 +63,8 @@ def simulate(ctx: CliContext, file: Path, raw_input: str | None, scenario: Path 
     click.echo(f"{workflow.name} ({workflow.version[:12]}), {file}: simulated in {spent * 1000:.1f} ms")
     for entry in result.timeline:
         click.echo(timeline_line(entry))
+    if result.cut_short:
+        click.echo(f"(cut short: more than {MAX_MOVES} moves, or past {HORIZON.days} days; more were due)")
     click.echo(f"run {result.status} at +{span(result.ended)} (virtual time)")
 
 

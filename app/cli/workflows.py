@@ -2,9 +2,7 @@
 
 import json
 import sys
-from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -33,14 +31,13 @@ def validate(ctx: CliContext, paths: tuple[Path, ...], strict: bool) -> None:
     unreachable step, a wait for ever, an output no step produces, retries outlasting a wait) fail only --strict."""
     from app.bootstrap import task_registry
     from app.workflows.loader import validate_paths
-    from app.workflows.warnings import warnings
+    from app.workflows.warnings import retry_span, warnings
 
     tasks, events = _known(ctx)
     found, problems = validate_paths(list(paths) or [Path(ctx.settings.workflows.directory)], tasks=tasks,
                                      events=events)
-    registry = task_registry(ctx.settings)
-    cautions = [warning for workflow in found for warning in warnings(workflow, lambda step: _retry_span(registry,
-                                                                                                         step))]
+    span = retry_span(task_registry(ctx.settings))
+    cautions = [warning for workflow in found for warning in warnings(workflow, span)]
     for problem in [*problems, *cautions]:
         click.echo(str(problem), err=True)
     for workflow in found:
@@ -51,18 +48,6 @@ def validate(ctx: CliContext, paths: tuple[Path, ...], strict: bool) -> None:
         click.echo(f"{len(cautions)} warning(s)", err=True)
     if problems or (strict and cautions):
         sys.exit(1)
-
-
-def _retry_span(registry: Any, step: Any) -> timedelta | None:
-    """The longest a task step's retries can take, from its first failure to its last attempt (its policy, or its
-    task's default)."""
-    if step.target not in registry:
-        return None
-    policy = registry[step.target].retry
-    if step.retry is not None:
-        policy = policy.with_changes(attempts=step.retry.attempts, backoff=step.retry.backoff, first=step.retry.first,
-                                     max=step.retry.max, jitter=step.retry.jitter)
-    return sum((policy.ceiling(attempt) for attempt in range(1, policy.attempts)), timedelta(0))
 
 
 @workflows.command("list")

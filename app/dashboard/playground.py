@@ -24,10 +24,11 @@ from app.workflows.scenarios import check_against, load_scenario_text
 from app.workflows.simulation import ScenarioError
 from app.workflows.simulation import simulate as run_simulation
 from app.workflows.spec import Workflow
-from app.workflows.warnings import warnings
+from app.workflows.warnings import retry_span, warnings
 from app.workflows.wording import describe, span
 
 CSRF_HEADER = "X-CSRF-Token"
+MAX_SHOWN = 2000  # timeline moves sent to the browser
 STATUS_OF = {"enqueued": "ready", "published": "succeeded", "ok": "succeeded", "retrying": "retrying",
              "dead": "dead", "skipped": "skipped", "cancelled": "cancelled", "waiting": "waiting",
              "woke": "succeeded", "timed out": "succeeded"}
@@ -88,7 +89,10 @@ class Playground(Controller):
             return {"problems": [f"{loaded.where(error.path)}: {error}"], "dag": _dag(workflow), "timeline": [],
                     "status": None}
         timeline = [{"at": f"+{span(entry.at)}", "step": entry.step, "what": entry.what, "attempt": entry.attempt,
-                     "status": STATUS_OF.get(entry.what), "text": describe(entry)} for entry in result.timeline]
+                     "status": STATUS_OF.get(entry.what), "text": describe(entry)}
+                    for entry in result.timeline[:MAX_SHOWN]]
+        if result.cut_short or len(result.timeline) > MAX_SHOWN:
+            problems = [*problems, f"the run was cut short or its timeline shortened to {MAX_SHOWN} moves"]
         statuses = {step_id: row.status for step_id, row in result.steps.items()}
         return {"problems": problems, "timeline": timeline, "status": result.status, "statuses": statuses,
                 "dag": _dag(workflow)}
@@ -111,7 +115,7 @@ def _load(container: Container, data: Edited) -> tuple[Workflow | None, list[str
         workflow = load_text(data.source, file, tasks=registry.names(), events=catalogue.fields())
     except WorkflowInvalid as invalid:
         return None, [str(problem) for problem in invalid.problems]
-    return workflow, [str(problem) for problem in warnings(workflow)]
+    return workflow, [str(problem) for problem in warnings(workflow, retry_span(registry))]
 
 
 def _dag(workflow: Workflow) -> str:

@@ -19,6 +19,7 @@ from app.workflows.engine import StepState, StepStatus, context
 from app.workflows.spec import Step, Workflow
 from app.workflows.waits import fields_of
 
+ADVANCING_RUN = "flowplane_advancing_run"  # session info: the run whose own publish the hook must leave alone
 SHAPES: Table = AwaitedShape.__table__  # type: ignore[attr-defined]
 _SHAPES = select(SHAPES.c.fields).where(SHAPES.c.event_type == bindparam("event_type"))
 SIGNALS: Table = WorkflowSignal.__table__  # type: ignore[attr-defined]

@@ -35,8 +35,10 @@ class TaskOrder:
 
 
 class Outlet(Protocol):
-    def publish(self, run: RunRecord, step: Step, payload: dict[str, Any], headers: dict[str, Any]) -> str | None:
-        """The event's message id; None when events are off. Raises one of DISPATCH_ERRORS for a bad one."""
+    def publish(self, run: RunRecord, step: Step, payload: dict[str, Any],
+                headers: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+        """(the event's message id, None when events are off; its payload as published, checked against the
+        catalogue). Raises one of DISPATCH_ERRORS for a bad one."""
 
     def enqueue(self, run: RunRecord, step: Step, payload: dict[str, Any], order: TaskOrder) -> tuple[str, bool]:
         """(task id, created): created is False when its unique key matched a task already enqueued."""
@@ -120,7 +122,7 @@ def advance(run: RunRecord, workflow: Workflow, rows: dict[str, StepRecord], clo
         for step_id in decision.cancel:
             set_status(rows[step_id], StepStatus.CANCELLED, now)
         for step_id in decision.dispatch:
-            dispatch(run, workflow.step(step_id), rows, clock, outlet, resend=resend)
+            dispatch(run, workflow.step(step_id), rows, clock, outlet, resend=resend, waits=_event_waits(workflow))
         if not decision.changes:
             if decision.run_status is not RunStatus.RUNNING and run.status != decision.run_status.value:
                 run.status, run.finished_at, run.updated_at = decision.run_status.value, now, now
@@ -131,8 +133,9 @@ def advance(run: RunRecord, workflow: Workflow, rows: dict[str, StepRecord], clo
 
 
 def dispatch(run: RunRecord, step: Step, rows: dict[str, StepRecord], clock: Clock, outlet: Outlet, *,
-             resend: bool = False) -> None:
-    """Start ``step``: a task to the plane, an event published, a wait parked."""
+             resend: bool = False, waits: tuple[Step, ...] = ()) -> None:
+    """Start ``step``: a task to the plane, an event published (waking the run's own ``waits`` parked for it), a
+    wait parked."""
     row = rows[step.id]
     values = context(json.loads(run.input), states(rows))
     payload = step.payload.render(values) if step.payload is not None else {}
@@ -144,7 +147,8 @@ def dispatch(run: RunRecord, step: Step, rows: dict[str, StepRecord], clock: Clo
     try:
         if step.kind == "event":
             headers = step.headers.render(values) if step.headers is not None else {}
-            message_id = outlet.publish(run, step, payload, headers)
+            message_id, published = outlet.publish(run, step, payload, headers)
+            _wake_own(step.target, published, rows, waits, now)
             if message_id is None:
                 set_status(row, StepStatus.SKIPPED, now, output={"skipped": "events are disabled"})
             else:  # the outbox row commits with this transaction: from here on delivery is the plane's job
@@ -160,6 +164,23 @@ def dispatch(run: RunRecord, step: Step, rows: dict[str, StepRecord], clock: Clo
         set_status(row, StepStatus.SKIPPED, now, output={"duplicate_of": task_id})
         return
     row.status, row.ready_at, row.updated_at, row.finished_at = StepStatus.READY.value, now, now, None
+
+
+def _event_waits(workflow: Workflow) -> tuple[Step, ...]:
+    return tuple(step for step in workflow.steps if step.kind == "wait_for")
+
+
+def _wake_own(event_type: str, payload: Mapping[str, Any], rows: dict[str, StepRecord], waits: tuple[Step, ...],
+              now: datetime) -> None:
+    """A run that publishes an event one of its own parked steps awaits wakes that step here, in memory: the
+    publish hook wakes other runs' steps from the database, where this run's are not saved yet (the runner's
+    outlet tells the hook to leave this run alone). Whether events are on or off, as the hook."""
+    for step in waits:
+        row = rows[step.id]
+        if not is_parked(row) or row.awaiting != event_type or any(name not in payload for name in step.match_fields):
+            continue
+        if row.match_key == match_key(event_type, {name: payload[name] for name in step.match_fields}):
+            wake(row, {"event": dict(payload), "timed_out": False}, now)
 
 
 def task_order(step: Step, values: Mapping[str, Any], resend: bool) -> TaskOrder:
@@ -178,7 +199,7 @@ def park(run: RunRecord, step: Step, row: StepRecord, values: Mapping[str, Any],
     if step.kind == "wait":
         try:
             due = due_time(step, step.until.render(values) if step.until is not None else None, now)
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:  # overflow: a time past the calendar's end (year 9999)
             set_status(row, StepStatus.DEAD, now, error=f"could not start the wait: {exc}")
             return
         if due <= now:
@@ -196,4 +217,9 @@ def park(run: RunRecord, step: Step, row: StepRecord, values: Mapping[str, Any],
     if earlier is not None:  # published between the run's start and now: the wait is over before it began
         wake(row, {"event": dict(earlier), "timed_out": False}, now)
         return
-    row.awaiting, row.match_key, row.due_at = step.target, key, timeout_time(step, now)
+    try:
+        timeout = timeout_time(step, now)
+    except OverflowError:
+        set_status(row, StepStatus.DEAD, now, error="could not start the wait: its timeout ends past year 9999")
+        return
+    row.awaiting, row.match_key, row.due_at = step.target, key, timeout

@@ -59,7 +59,8 @@ def recordings(engine: Engine, workflow: str, *, run_ids: Sequence[str] = (), li
 def as_scenario(recording: Recording) -> Scenario:
     """The recording as a scenario (for the run's own version, or an edit of it): its input and start,
     each task step's attempts as they went, and each awaited event when it came. Time-outs and timers need no
-    script: the simulator's clock brings them at the same moments."""
+    script: the simulator's clock brings them when they fall due (the real sweep, up to a second later). An
+    operator's retry or wake is not replayed: ``replay.unreproduced`` names such steps."""
     run = recording.run
     start = _aware(run.created_at)
     scripts: dict[str, StepScript] = {}

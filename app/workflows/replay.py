@@ -92,12 +92,20 @@ def _show(value: Any) -> str:
 
 
 def unreproduced(recording: Recording, baseline: Result) -> str:
-    """Steps the recording ended otherwise than its own version's simulation: an operator retried or woke them, or
-    the run is still in flight there."""
-    differing = [f"{step_id} recorded {row.status}, simulated {baseline.steps[step_id].status}"
-                 for step_id, row in recording.steps.items()
-                 if step_id in baseline.steps and row.status in _ENDED and row.status != baseline.steps[step_id].status]
-    return "; ".join(differing)
+    """Where the recording and its own version's simulation part: an operator retried a dead step or woke a wait
+    (the simulator knows neither), a task timed out, or the run is still in flight there."""
+    notes: list[str] = []
+    for step_id, row in recording.steps.items():
+        simulated = baseline.steps.get(step_id)
+        if simulated is None or row.status not in _ENDED:
+            continue
+        if row.status != simulated.status:
+            notes.append(f"{step_id} recorded {row.status}, simulated {simulated.status}")
+        elif row.kind == "task" and row.attempts != simulated.attempts:
+            notes.append(f"{step_id} recorded {row.attempts} attempt(s), simulated {simulated.attempts}")
+        elif row.kind.startswith("wait") and row.output and json.loads(row.output).get("woken") is True:
+            notes.append(f"{step_id} was woken by an operator")
+    return "; ".join(notes)
 
 
 _ENDED = {status.value for status in (StepStatus.SUCCEEDED, StepStatus.DEAD, StepStatus.SKIPPED,

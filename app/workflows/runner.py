@@ -245,10 +245,19 @@ class _Outbox:
     def __init__(self, plane: Plane, db: Session) -> None:
         self.plane, self.db = plane, db
 
-    def publish(self, run: RunRecord, step: Step, payload: dict[str, Any], headers: dict[str, Any]) -> str | None:
-        return self.plane.publish(step.target, payload, session=self.db, headers=headers,
-                                  priority=step.event_priority, correlation_id=run.correlation_id, run_id=run.id,
-                                  step_id=step.id)
+    def publish(self, run: RunRecord, step: Step, payload: dict[str, Any],
+                headers: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+        checked = self.plane.catalogue.validate(step.target, payload)
+        # The publish hook wakes other runs' waits; this run's, in memory here, progress wakes (its rows in the
+        # database are not saved yet: the hook would wake a stale copy).
+        self.db.info[parking.ADVANCING_RUN] = run.id
+        try:
+            message_id = self.plane.publish(step.target, checked, session=self.db, headers=headers,
+                                            priority=step.event_priority, correlation_id=run.correlation_id,
+                                            run_id=run.id, step_id=step.id)
+        finally:
+            self.db.info.pop(parking.ADVANCING_RUN, None)
+        return message_id, checked
 
     def enqueue(self, run: RunRecord, step: Step, payload: dict[str, Any], order: TaskOrder) -> tuple[str, bool]:
         enqueued = self.plane.enqueue(step.target, payload, session=self.db, run_id=run.id, step_id=step.id,

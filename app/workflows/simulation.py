@@ -2,12 +2,14 @@
 queue or broker. Task steps take their outcomes from a script, awaited events arrive when the scenario says,
 and the clock jumps to whatever is due next: a delayed task, a retry's backoff, a timer, a time-out, an event.
 
-Retries wait the longest their backoff allows (full jitter would pick at random up to it), so a simulated
-timeline is the slowest the real one can be, and the same on every run."""
+Attempts take no time, and a retry waits the longest its backoff allows (full jitter would pick at random up to
+it): the same timeline on every run. Not modelled: handlers' run time, task time-outs (script them as failures),
+the timer sweep's second, an operator's retry or wake."""
 
 import heapq
 import itertools
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,7 +29,7 @@ from app.workflows.waits import fields_of, match_key
 SIMULATED_QUEUE = "simulated"
 START = datetime(2026, 1, 1, tzinfo=UTC)  # a fixed start: rendered times are the same on every run
 HORIZON = timedelta(days=3650)  # virtual time after which what is still waiting is left waiting
-MAX_MOVES = 100_000
+MAX_MOVES = 20_000  # a run with more moves is cut short (a retry policy of a million attempts, say)
 
 
 class ScenarioError(ValueError):
@@ -113,14 +115,13 @@ class Result:
     published: list[tuple[str, dict[str, Any]]]  # (event type, payload) the run published, in order
     facts: Facts
     ended: timedelta  # the virtual time of the run's last move
+    cut_short: bool = False  # MAX_MOVES or HORIZON reached with moves still due
 
     def in_order(self, *statuses: StepStatus) -> list[str]:
-        """Ids of the steps that ended with one of ``statuses``, in the order they did (a step's last line on
-        the timeline is its end)."""
-        last = {entry.step: index for index, entry in enumerate(self.timeline) if entry.step}
+        """Ids of the steps that ended with one of ``statuses``, in the order they did."""
         wanted = {status.value for status in statuses}
         return sorted((step_id for step_id, row in self.steps.items() if row.status in wanted),
-                      key=lambda step_id: last.get(step_id, len(self.timeline)))
+                      key=lambda step_id: getattr(self.steps[step_id], "ended", math.inf))
 
     def as_json(self) -> dict[str, Any]:
         return {"workflow": self.workflow.name, "version": self.workflow.version, "status": self.status,
@@ -130,6 +131,22 @@ class Result:
                           for step_id, row in self.steps.items()},
                 "published": [{"type": type_, "payload": payload} for type_, payload in self.published],
                 "timeline": [entry.as_json() for entry in self.timeline]}
+
+
+_ENDINGS = itertools.count()
+_ENDED = frozenset(status.value for status in FINISHED)
+
+
+class _Traced(StepRecord):
+    """A step record that notes when it ends, in the order steps end: moves inside one advance happen at one
+    virtual moment, and the timeline lists some of them only after it."""
+
+    __slots__ = ("ended",)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "status" and value in _ENDED and getattr(self, "status", None) != value:
+            object.__setattr__(self, "ended", next(_ENDINGS))
+        object.__setattr__(self, name, value)
 
 
 class _VirtualClock:
@@ -157,18 +174,19 @@ class _Memory:
     def __init__(self, simulation: "_Simulation") -> None:
         self.sim = simulation
 
-    def publish(self, run: RunRecord, step: Step, payload: dict[str, Any], headers: dict[str, Any]) -> str | None:
+    def publish(self, run: RunRecord, step: Step, payload: dict[str, Any],
+                headers: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
         sim = self.sim
         payload = sim.catalogue.validate(step.target, payload)  # as the plane does: InvalidEvent for a bad one
         sim.payloads[step.id] = payload
+        sim.signal(step.target, payload, own=True)  # kept for waits that park later, events on or off (as the hook)
         if not sim.scenario.events_enabled:
-            return None
+            return None, payload
         message_id = f"simulated-message-{next(sim.ids)}"
         sim.note(step.id, "published", detail={"event": step.target, "payload": payload, "headers": headers,
                                                "message_id": message_id})
         sim.published.append((step.target, payload))
-        sim.signal(step.target, payload)
-        return message_id
+        return message_id, payload
 
     def enqueue(self, run: RunRecord, step: Step, payload: dict[str, Any], order: TaskOrder) -> tuple[str, bool]:
         sim = self.sim
@@ -212,7 +230,7 @@ class _Simulation:
         self.unique: dict[str, tuple[str, datetime]] = {}
         self.facts = Facts()
         self.outlet = _Memory(self)
-        self._woken: list[tuple[str, dict[str, Any]]] = []  # parked steps an event of the run's own woke
+        self._woken: list[tuple[str, dict[str, Any]]] = []  # parked steps an arriving event woke
 
     # -- what the outlet and the agenda use ---------------------------------------------------------
     def note(self, step: str | None, what: str, attempt: int | None = None, detail: Mapping[str, Any] | None = None,
@@ -222,8 +240,9 @@ class _Simulation:
     def schedule(self, due: _Due) -> None:
         heapq.heappush(self.agenda, due)
 
-    def signal(self, event_type: str, payload: Mapping[str, Any]) -> None:
-        """An event was published: kept for waits that park later, and waking those parked on it now."""
+    def signal(self, event_type: str, payload: Mapping[str, Any], *, own: bool = False) -> None:
+        """An event was published: kept for waits that park later, and (someone else's) waking those parked on it
+        now; the run's own publish wakes its waits in ``progress``, as the runner's does."""
         for step in self.workflow.steps:
             if step.kind != "wait_for" or step.target != event_type:
                 continue
@@ -233,7 +252,7 @@ class _Simulation:
             key = match_key(event_type, {name: payload[name] for name in fields})
             self.signals.append((event_type, key, dict(payload)))
             row = self.rows.get(step.id)
-            if row is not None and is_parked(row) and row.awaiting == event_type and row.match_key == key:
+            if not own and row is not None and is_parked(row) and row.awaiting == event_type and row.match_key == key:
                 self._woken.append((step.id, {"event": dict(payload), "timed_out": False}))
 
     # -- the run ------------------------------------------------------------------------------------
@@ -246,17 +265,17 @@ class _Simulation:
         self.run = RunRecord(id="simulated", workflow=self.workflow.name, version=self.workflow.version,
                              status=RunStatus.RUNNING.value, input=json.dumps(inputs), correlation_id="simulated",
                              error=None, created_at=now, updated_at=now, finished_at=None)
-        self.rows = {step.id: StepRecord(run_id=self.run.id, step_id=step.id, kind=step.kind, target=step.target,
-                                         status=StepStatus.WAITING.value, updated_at=now)
-                     for step in self.workflow.steps}
+        self.rows: dict[str, StepRecord] = {
+            step.id: _Traced(run_id=self.run.id, step_id=step.id, kind=step.kind, target=step.target,
+                             status=StepStatus.WAITING.value, updated_at=now) for step in self.workflow.steps}
         for arrival in self.scenario.events:
             self.schedule(_Due(self.clock.start + arrival.at, 0, next(self.sequence), "arrival", arrival=arrival))
         self._advance()
         moves = 0
-        while self.agenda and moves < MAX_MOVES:
-            due = heapq.heappop(self.agenda)
-            if due.at > self.clock.start + HORIZON:
+        while self.agenda:
+            if moves >= MAX_MOVES or self.agenda[0].at > self.clock.start + HORIZON:
                 break
+            due = heapq.heappop(self.agenda)
             self.clock.moment = max(self.clock.moment, due.at)
             moves += 1
             if due.kind == "attempt":
@@ -267,22 +286,16 @@ class _Simulation:
                 self._arrive(due.arrival)
         ended = self.timeline[-1].at if self.timeline else timedelta(0)
         return Result(self.workflow, self.run.status, self.timeline, self.rows, self.payloads, self.published,
-                      self.facts, ended)
+                      self.facts, ended, cut_short=bool(self.agenda))
 
     def _advance(self) -> None:
-        """The engine's next moves, then what they changed, on the timeline; again while own events wake waits."""
-        while True:
-            before = {step_id: (row.status, row.due_at, row.awaiting) for step_id, row in self.rows.items()}
-            was = self.run.status
-            progress.advance(self.run, self.workflow, self.rows, self.clock, self.outlet)
-            self._note_changes(before)
-            if self.run.status != was and StepStatus.RUNNING.value != self.run.status:
-                self.note(None, self.run.status, detail={"error": self.run.error} if self.run.error else {})
-            if not self._woken:
-                return
-            woken, self._woken = self._woken, []
-            for step_id, output in woken:
-                self._wake(step_id, output)
+        """The engine's next moves, then what they changed, on the timeline."""
+        before = {step_id: (row.status, row.due_at, row.awaiting) for step_id, row in self.rows.items()}
+        was = self.run.status
+        progress.advance(self.run, self.workflow, self.rows, self.clock, self.outlet)
+        self._note_changes(before)
+        if self.run.status != was and StepStatus.RUNNING.value != self.run.status:
+            self.note(None, self.run.status, detail={"error": self.run.error} if self.run.error else {})
 
     def _note_changes(self, before: Mapping[str, tuple[str, datetime | None, str | None]]) -> None:
         for step in self.workflow.steps:
@@ -307,7 +320,10 @@ class _Simulation:
             elif row.status == StepStatus.DEAD.value:
                 self.note(step.id, "dead", detail={"error": row.error})
             elif row.status == StepStatus.SUCCEEDED.value and step.kind.startswith("wait"):
-                self.note(step.id, "woke", detail={"output": json.loads(row.output) if row.output else {}})
+                output = json.loads(row.output) if row.output else {}
+                if "event" in output:  # its event came before it parked, or the run's own publish woke it
+                    self.facts.event_came.add(step.id)
+                self.note(step.id, "woke", detail={"output": output})
 
     def _note_condition(self, step: Step, row: StepRecord) -> None:
         """Which way the step's `when` went, when the engine decided on it."""
@@ -388,4 +404,7 @@ def before_parked(due_at: datetime | None, awaiting: str | None) -> bool:
 
 def simulate(workflow: Workflow, scenario: Scenario, registry: TaskRegistry, catalogue: EventCatalogue) -> Result:
     """Play ``scenario`` on ``workflow``; ScenarioError when the scenario does not fit the workflow."""
-    return _Simulation(workflow, scenario, registry, catalogue).play()
+    try:
+        return _Simulation(workflow, scenario, registry, catalogue).play()
+    except OverflowError:  # a delay or backoff that ends past year 9999
+        raise ScenarioError(("start",), "a time in this run falls past year 9999") from None

@@ -123,6 +123,8 @@ class Waits:
             parking.record_signal(connection, envelope.type, key, envelope.id, envelope.payload, now)
             parking.serialise_on(connection, key)
             for run_id, step_id in sorted(parking.parked_on(connection, envelope.type, key)):
+                if run_id == db.info.get(parking.ADVANCING_RUN):
+                    continue  # the publishing run itself: it wakes its own waits in memory (progress)
                 try:
                     loaded, workflow = self.runner.lock(db, run_id)
                 except RunNotFound:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
 from typing import Any
 
+from app.plane.tasks.registry import TaskRegistry
 from app.workflows.engine import StepStatus
 from app.workflows.locate import Locator
 from app.workflows.problems import Problem
@@ -23,6 +24,22 @@ OUTPUTS: Mapping[str, Mapping[str, tuple[Any, ...]]] = {
 }
 _STATUSES = tuple(status.value for status in StepStatus)
 RetrySpan = Callable[[Step], timedelta | None]  # how long a task step's retries can take at most (None: unknown)
+
+
+def retry_span(registry: TaskRegistry) -> RetrySpan:
+    """How long a task step's retries can take at most, from its first failure to its last attempt: its own
+    policy, or its task's default."""
+    def span(step: Step) -> timedelta | None:
+        if step.target not in registry:
+            return None
+        policy = registry[step.target].retry
+        if step.retry is not None:
+            retry = step.retry
+            policy = policy.with_changes(attempts=retry.attempts, backoff=retry.backoff, first=retry.first,
+                                         max=retry.max, jitter=retry.jitter)
+        return sum((policy.ceiling(attempt) for attempt in range(1, policy.attempts)), timedelta(0))
+
+    return span
 
 
 def warnings(workflow: Workflow, retry_span: RetrySpan = lambda step: None) -> list[Problem]:

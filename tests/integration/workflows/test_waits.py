@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import update
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from app.bootstrap import Container, build
 from app.config import Settings
@@ -224,5 +224,64 @@ until = "{{ input.ends_at }}"
         assert container.waits.fire_due() == 1
         with Session(container.engine):
             assert run_detail(container.engine, run_id)["status"] == "succeeded"
+    finally:
+        container.close()
+
+
+OWN_EVENT = """name = "own_event"
+
+[input]
+user_id = "uuid"
+
+[[steps]]
+id = "verified"
+wait_for = "user.created"
+match = { user_id = "{{ input.user_id }}" }
+timeout = "1d"
+
+[[steps]]
+id = "first"
+task = "email.welcome"
+payload = { email = "a@example.com", name = "A" }
+
+[[steps]]
+id = "announce"
+event = "user.created"
+after = ["first"]
+payload = { user_id = "{{ input.user_id }}", email = "a@example.com", name = "A" }
+
+[[steps]]
+id = "join"
+task = "email.welcome"
+after = ["verified", "announce"]
+payload = { email = "b@example.com", name = "B" }
+
+[[steps]]
+id = "after_wait"
+task = "email.welcome"
+after = ["verified"]
+payload = { email = "c@example.com", name = "C" }
+"""
+
+
+@pytest.mark.parametrize("events", ["true", "false"])
+def test_a_run_whose_own_event_ends_its_parked_wait_goes_on_at_once(
+        tmp_path: Path, make_settings: Callable[..., Settings], events: str) -> None:
+    # The publish hook wakes parked steps from the database; this run's rows there are not saved yet (it is the
+    # one publishing): the run wakes its own wait in memory, once, and what waits for both goes on.
+    directory = tmp_path / "workflows"
+    write_workflow(directory, "own_event", OWN_EVENT)
+    container = build(make_settings(FLOWPLANE_WORKFLOWS__DIRECTORY=str(directory), FLOWPLANE_EVENTS__ENABLED=events))
+    try:
+        run_id = start(container, "own_event", {"user_id": str(uuid.uuid4())})
+        assert steps(container, run_id)["verified"]["status"] == "waiting"
+        finish_first(container, run_id)
+        after = steps(container, run_id)
+        assert after["verified"]["status"] == "succeeded" and after["verified"]["output"]["timed_out"] is False
+        assert after["join"]["status"] == "ready" and after["after_wait"]["status"] == "ready"
+        with Session(container.engine) as db:  # each dispatched once: one outbox row or task each
+            rows = db.exec(select(StepRun.task_id).where(col(StepRun.run_id) == run_id,
+                                                         col(StepRun.step_id).in_(["join", "after_wait"]))).all()
+        assert len(set(rows)) == 2
     finally:
         container.close()
