@@ -69,12 +69,13 @@ class Plane:
 
     def publish(self, event: str, payload: dict[str, Any], *, session: Session | None = None,
                 headers: dict[str, Any] | None = None, priority: int = 0, correlation_id: str | None = None,
-                run_id: str | None = None, step_id: str | None = None) -> str | None:
+                run_id: str | None = None, step_id: str | None = None, checked: bool = False) -> str | None:
         """Publish ``event`` to every consumer bound to it; None (nothing sent) when events are off. Hooks
         (workflows' waits on this event) see it in the same transaction, events off or not.
 
-        The payload must match the catalogue's schema (InvalidEvent otherwise, at the producer)."""
-        payload = self.catalogue.validate(event, payload)
+        The payload must match the catalogue's schema (InvalidEvent otherwise, at the producer); ``checked``: the
+        caller has it from ``catalogue.validate`` already."""
+        payload = payload if checked else self.catalogue.validate(event, payload)
         envelope = Envelope(kind="event", type=event, payload=payload, correlation_id=correlation_id,
                             run_id=run_id, step_id=step_id, version=self.catalogue[event].version)
         if correlation_id is None:  # an event that starts a chain correlates with itself

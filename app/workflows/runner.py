@@ -254,7 +254,7 @@ class _Outbox:
         try:
             message_id = self.plane.publish(step.target, checked, session=self.db, headers=headers,
                                             priority=step.event_priority, correlation_id=run.correlation_id,
-                                            run_id=run.id, step_id=step.id)
+                                            run_id=run.id, step_id=step.id, checked=True)
         finally:
             self.db.info.pop(parking.ADVANCING_RUN, None)
         return message_id, checked
