@@ -68,7 +68,8 @@ def export_scenario(ctx: CliContext, run_id: str, output: Path | None) -> None:
     from app.workflows.recorded import as_scenario, recordings
     from app.workflows.replay import unreproduced
     from app.workflows.scenario_export import scenario_text
-    from app.workflows.simulation import ScenarioError, simulate
+    from app.workflows.simulated import ScenarioError
+    from app.workflows.simulation import simulate
 
     chosen, container = player(ctx), ctx.container
     found = recordings(container.engine, "", run_ids=[run_id])

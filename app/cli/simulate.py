@@ -36,7 +36,8 @@ def simulate(ctx: CliContext, file: Path, raw_input: str | None, scenario: Path 
     from app.workflows.loader import load_file
     from app.workflows.problems import WorkflowInvalid
     from app.workflows.scenarios import check_against, load_scenario
-    from app.workflows.simulation import HORIZON, MAX_MOVES, Scenario, ScenarioError
+    from app.workflows.simulated import Scenario, ScenarioError
+    from app.workflows.simulation import HORIZON, MAX_MOVES
     from app.workflows.simulation import simulate as play
 
     chosen = player(ctx)

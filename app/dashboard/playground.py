@@ -21,7 +21,7 @@ from app.workflows.loader import load_text
 from app.workflows.playing import scenario_files
 from app.workflows.problems import WorkflowInvalid
 from app.workflows.scenarios import check_against, load_scenario_text
-from app.workflows.simulation import ScenarioError
+from app.workflows.simulated import ScenarioError
 from app.workflows.simulation import simulate as run_simulation
 from app.workflows.spec import Workflow
 from app.workflows.warnings import retry_span, warnings

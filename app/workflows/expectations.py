@@ -7,7 +7,7 @@ from typing import Any
 from app.plane.tasks.registry import TaskRegistry
 from app.workflows.engine import StepStatus
 from app.workflows.scenarios import LoadedScenario
-from app.workflows.simulation import Facts, Result
+from app.workflows.simulated import Facts, Result
 from app.workflows.spec import Workflow
 
 _ENDED = {"ran": StepStatus.SUCCEEDED, "skipped": StepStatus.SKIPPED, "dead": StepStatus.DEAD,

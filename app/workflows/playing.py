@@ -10,7 +10,8 @@ from app.workflows.expectations import unmet
 from app.workflows.loader import load_file, validate_paths
 from app.workflows.problems import WorkflowInvalid
 from app.workflows.scenarios import LoadedScenario, check_against, load_scenario
-from app.workflows.simulation import Result, ScenarioError, simulate
+from app.workflows.simulated import Result, ScenarioError
+from app.workflows.simulation import simulate
 from app.workflows.spec import Workflow
 from app.workflows.tomlfiles import toml_files
 

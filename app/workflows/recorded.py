@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from app.db.models import StepRun, WorkflowRun
 from app.workflows.engine import IN_FLIGHT, StepStatus
-from app.workflows.simulation import Arrival, Scenario, StepScript
+from app.workflows.simulated import Arrival, Scenario, StepScript
 
 _PERMANENT = "PermanentError"
 

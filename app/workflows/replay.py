@@ -10,7 +10,8 @@ from app.domain.events import EventCatalogue
 from app.plane.tasks.registry import TaskRegistry
 from app.workflows.engine import StepStatus
 from app.workflows.recorded import Recording, as_scenario
-from app.workflows.simulation import Result, ScenarioError, simulate
+from app.workflows.simulated import Result, ScenarioError
+from app.workflows.simulation import simulate
 from app.workflows.spec import Workflow
 
 

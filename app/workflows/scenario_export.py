@@ -7,7 +7,7 @@ from typing import Any
 
 from app.workflows.engine import StepStatus
 from app.workflows.recorded import Recording
-from app.workflows.simulation import Result, Scenario
+from app.workflows.simulated import Result, Scenario
 
 _DEFAULT_SCRIPT = ("failures", 0), ("then", "ok"), ("output", None), ("error", "scripted failure")
 

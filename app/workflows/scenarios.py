@@ -30,7 +30,7 @@ from pydantic_core import ErrorDetails
 from app.durations import parse_duration
 from app.workflows.locate import Key, Locator
 from app.workflows.problems import Problem, Report, WorkflowInvalid, suggest, toml_type
-from app.workflows.simulation import START, Arrival, Scenario, StepScript
+from app.workflows.simulated import START, Arrival, Scenario, StepScript
 from app.workflows.spec import Workflow
 from app.workflows.tomlfiles import parse_toml, read_text
 

@@ -5,7 +5,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from app.workflows.simulation import Entry
+from app.workflows.simulated import Entry
 
 
 def timeline_line(entry: Entry) -> str:

@@ -14,7 +14,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from app.workflows.simulation import Scenario, StepScript, simulate
+from app.workflows.simulated import Scenario, StepScript
+from app.workflows.simulation import simulate
 from tests.integration.tasks.conftest import PlaneWorld
 from tests.integration.workflows.conftest import finished_run, start, write_workflow
 

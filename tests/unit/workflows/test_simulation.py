@@ -19,7 +19,8 @@ from app.workflows.loader import load_file
 from app.workflows.playing import Player, scenario_files
 from app.workflows.problems import WorkflowInvalid
 from app.workflows.scenarios import load_scenario
-from app.workflows.simulation import Arrival, Scenario, ScenarioError, StepScript, simulate
+from app.workflows.simulated import Arrival, Scenario, ScenarioError, StepScript
+from app.workflows.simulation import simulate
 from tests.cli import invoke
 
 ROOT = Path(__file__).resolve().parents[3]
