@@ -16,12 +16,6 @@ def workflows() -> None:
     """Workflow definitions and their runs."""
 
 
-def _known(ctx: CliContext) -> tuple[list[str], dict[str, frozenset[str]]]:
-    from app.bootstrap import event_declarations, task_registry
-
-    return task_registry(ctx.settings).names(), event_declarations(ctx.settings)[0].fields()
-
-
 @workflows.command("validate")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--strict", is_flag=True, help="Also exit 1 on warnings.")
@@ -29,14 +23,14 @@ def _known(ctx: CliContext) -> tuple[list[str], dict[str, frozenset[str]]]:
 def validate(ctx: CliContext, paths: tuple[Path, ...], strict: bool) -> None:
     """Check workflow files (default: every file in workflows.directory); exit 1 on any problem. Warnings (an
     unreachable step, a wait for ever, an output no step produces, retries outlasting a wait) fail only --strict."""
-    from app.bootstrap import task_registry
+    from app.cli.simulate import player
     from app.workflows.loader import validate_paths
     from app.workflows.warnings import retry_span, warnings
 
-    tasks, events = _known(ctx)
-    found, problems = validate_paths(list(paths) or [Path(ctx.settings.workflows.directory)], tasks=tasks,
-                                     events=events)
-    span = retry_span(task_registry(ctx.settings))
+    known = player(ctx)
+    found, problems = validate_paths(list(paths) or [Path(ctx.settings.workflows.directory)],
+                                     tasks=known.registry.names(), events=known.catalogue.fields())
+    span = retry_span(known.registry)
     cautions = [warning for workflow in found for warning in warnings(workflow, span)]
     for problem in [*problems, *cautions]:
         click.echo(str(problem), err=True)

@@ -12,7 +12,7 @@ from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import JSONBody, QueryParameter
 from litestar.response import Template
 
-from app.bootstrap import Container, event_declarations, task_registry
+from app.bootstrap import Container
 from app.dashboard import dag_svg
 from app.dashboard.auth import Viewer
 from app.dashboard.render import environment, page
@@ -105,7 +105,8 @@ def _guard(request: Request, viewer: Viewer) -> None:  # type: ignore[type-arg]
 
 
 def _known(container: Container) -> tuple[Any, Any]:
-    return task_registry(container.settings), event_declarations(container.settings)[0]
+    """The tasks and events this process serves: the plane's own, built once at start."""
+    return container.plane.registry, container.plane.catalogue
 
 
 def _load(container: Container, data: Edited) -> tuple[Workflow | None, list[str]]:
