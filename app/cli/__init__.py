@@ -8,6 +8,7 @@ import click
 from app.cli import admin, demo, operate, schedules, serve, workflows
 from app.cli.context import CliContext
 from app.config import ConfigError
+from app.outages import SERVER_ERRORS, outage
 
 
 @click.group()
@@ -31,3 +32,11 @@ def main() -> None:
     except ConfigError as exc:
         click.echo(f"flowplane: {exc}", err=True)
         sys.exit(2)
+    except SERVER_ERRORS as exc:  # a server down or silent: say which, not a traceback
+        down = outage(exc)
+        if down is None:
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        click.echo(f"flowplane: the {down.service} is unavailable ({first}); is it running, and is its URL in the "
+                   "settings right? (flowplane config)", err=True)
+        sys.exit(1)
