@@ -77,7 +77,7 @@ class _Memory:
         sim = self.sim
         payload = sim.catalogue.validate(step.target, payload)  # as the plane does: InvalidEvent for a bad one
         sim.payloads[step.id] = payload
-        sim.signal(step.target, payload, own=True)  # kept for waits that park later, events on or off (as the hook)
+        sim.signal(step.target, payload)  # kept for waits that park later, events on or off (as the hook)
         if not sim.scenario.events_enabled:
             return None, payload
         message_id = f"simulated-message-{next(sim.ids)}"
@@ -128,7 +128,6 @@ class _Simulation:
         self.unique: dict[str, tuple[str, datetime]] = {}
         self.facts = Facts()
         self.outlet = _Memory(self)
-        self._woken: list[tuple[str, dict[str, Any]]] = []  # parked steps an arriving event woke
 
     # -- what the outlet and the agenda use ---------------------------------------------------------
     def note(self, step: str | None, what: str, attempt: int | None = None, detail: Mapping[str, Any] | None = None,
@@ -138,9 +137,10 @@ class _Simulation:
     def schedule(self, due: _Due) -> None:
         heapq.heappush(self.agenda, due)
 
-    def signal(self, event_type: str, payload: Mapping[str, Any], *, own: bool = False) -> None:
-        """An event was published: kept for waits that park later, and (someone else's) waking those parked on it
-        now; the run's own publish wakes its waits in ``progress``, as the runner's does."""
+    def signal(self, event_type: str, payload: Mapping[str, Any]) -> list[str]:
+        """An event was published: kept for waits that park later; the ids of the steps parked on it now (the
+        run's own publish wakes those in ``progress``, as the runner's does; someone else's, ``_arrive``)."""
+        parked: list[str] = []
         for step in self.workflow.steps:
             if step.kind != "wait_for" or step.target != event_type:
                 continue
@@ -150,8 +150,9 @@ class _Simulation:
             key = match_key(event_type, {name: payload[name] for name in fields})
             self.signals.append((event_type, key, dict(payload)))
             row = self.rows.get(step.id)
-            if not own and row is not None and is_parked(row) and row.awaiting == event_type and row.match_key == key:
-                self._woken.append((step.id, {"event": dict(payload), "timed_out": False}))
+            if row is not None and is_parked(row) and row.awaiting == event_type and row.match_key == key:
+                parked.append(step.id)
+        return parked
 
     # -- the run ------------------------------------------------------------------------------------
     def play(self) -> Result:
@@ -280,10 +281,8 @@ class _Simulation:
             index = next(index for index, given in enumerate(self.scenario.events) if given is arrival)
             raise ScenarioError(("events", index, "payload"), str(exc)) from None
         self.note(None, "arrived", detail={"event": arrival.type, "payload": payload})
-        self.signal(arrival.type, payload)
-        woken, self._woken = self._woken, []
-        for step_id, output in woken:
-            self._wake(step_id, output)
+        for step_id in self.signal(arrival.type, payload):
+            self._wake(step_id, {"event": dict(payload), "timed_out": False})
 
     def _wake(self, step_id: str, output: dict[str, Any]) -> None:
         row = self.rows[step_id]
