@@ -140,7 +140,8 @@ def build(settings: Settings, *, migrate_database: bool | None = None, clock: Cl
     registry = task_registry(settings)
 
     huey = PlaneHuey(task_storage(settings), registry, services=lambda: services(settings),
-                     on_dead=lambda failure: dead.record(huey.services.get().engine, failure))
+                     on_dead=lambda failure: dead.record(huey.services.get().engine, failure),
+                     batch=settings.tasks.batch)
     catalogue, consumers = event_declarations(settings)
     topology = build_topology(settings, [spec.binding for spec in consumers])
     rabbitmq = settings.rabbitmq

@@ -113,6 +113,8 @@ class RabbitMQSettings(Section):
 class TaskSettings(Section):
     queue: str = Field("default", pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="Queue the plane uses.")
     concurrency: int = Field(10, ge=1, le=512, description="Worker processes one `flowplane worker` runs.")
+    batch: int = Field(16, ge=1, le=1000, description="Tasks one worker process takes at once while they run "
+                       "quickly; their steps' outcomes are recorded in one transaction. 1: one at a time.")
     sqlite_path: str = Field("var/tasks.db", description="Queue file of the embedded (no Redis) backend.")
     lease: Duration = Field(timedelta(seconds=30), description="A taken task returns to the queue after this "
                             "long without a heartbeat (worker killed).")

@@ -2,7 +2,7 @@
 reports loads one run and writes a few of its rows: the ORM's identity map and unit of work cost more
 than those statements do, so the runner keeps to these. The ORM models stay the schema's one source."""
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields
 from datetime import datetime
 from operator import attrgetter
@@ -43,28 +43,55 @@ class Loaded:
         self._steps_were = {key: _values(step, _STEP_CHANGES) for key, step in steps.items()}
 
     def save(self, connection: Connection) -> None:
-        if _values(self.run, _RUN_CHANGES) != self._run_was:
-            connection.execute(_SAVE_RUN, {"key_id": self.run.id, **_as_dict(self.run, _RUN_CHANGES, "v_")})
-        changed = [{"key_run_id": step.run_id, "key_step_id": step.step_id, **_as_dict(step, _STEP_CHANGES, "v_")}
-                   for key, step in self.steps.items() if _values(step, _STEP_CHANGES) != self._steps_were[key]]
-        if len(changed) == 1:
-            connection.execute(_SAVE_STEP, changed[0])
-        elif changed:
-            connection.execute(_SAVE_STEP, changed)  # one statement, executemany
-        self._run_was = _values(self.run, _RUN_CHANGES)
+        save_all(connection, [self])
+
+    def _changes(self) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """This run's row and its step rows that changed since read or saved, as the save statements' values;
+        from now on they count as saved."""
+        run_values = _values(self.run, _RUN_CHANGES)
+        run = {"key_id": self.run.id, **_as_dict(self.run, _RUN_CHANGES, "v_")} if run_values != self._run_was else None
+        steps = [{"key_run_id": step.run_id, "key_step_id": step.step_id, **_as_dict(step, _STEP_CHANGES, "v_")}
+                 for key, step in self.steps.items() if _values(step, _STEP_CHANGES) != self._steps_were[key]]
+        self._run_was = run_values
         self._steps_were = {key: _values(step, _STEP_CHANGES) for key, step in self.steps.items()}
+        return run, steps
+
+
+def save_all(connection: Connection, runs: Iterable[Loaded]) -> None:
+    """Write what changed in ``runs``: one statement for the runs and one for the steps (executemany)."""
+    run_rows: list[dict[str, Any]] = []
+    step_rows: list[dict[str, Any]] = []
+    for loaded in runs:
+        run, steps = loaded._changes()
+        run_rows += [run] if run else []
+        step_rows += steps
+    for statement, rows in ((_SAVE_RUN, run_rows), (_SAVE_STEP, step_rows)):
+        if rows:
+            connection.execute(statement, rows[0] if len(rows) == 1 else rows)
 
 
 def lock(connection: Connection, run_id: str, now: datetime) -> Loaded | None:
     """Touch the run's row first (a row lock on PostgreSQL, the write lock on SQLite: outcomes of one run
     are serialised), then read its steps; None when there is no such run. Two statements, not one with a
     join: that one would read the steps from a snapshot taken before it waited for the lock."""
-    locked, step_rows = fetch_all(connection, [(_LOCK, {"run_id": run_id, "now": now}), (_STEPS, {"run_id": run_id})])
-    row = locked[0] if locked else None
-    if row is None:
-        return None
-    steps = {step.step_id: step for step in (StepRecord(*values) for values in step_rows)}
-    return Loaded(RunRecord(*row), steps)
+    return lock_all(connection, [run_id], now).get(run_id)
+
+
+def lock_all(connection: Connection, run_ids: Sequence[str], now: datetime) -> dict[str, Loaded]:
+    """Lock and load each of ``run_ids`` as :func:`lock` does, in one round trip with the BEGIN on PostgreSQL;
+    runs that do not exist are left out. Locks are taken in the order given: callers that lock several runs
+    sort them, so two of them never wait for each other crosswise."""
+    statements: list[tuple[Any, dict[str, Any]]] = []
+    for run_id in run_ids:
+        statements += [(_LOCK, {"run_id": run_id, "now": now}), (_STEPS, {"run_id": run_id})]
+    results = fetch_all(connection, statements)
+    loaded: dict[str, Loaded] = {}
+    for locked, step_rows in zip(results[::2], results[1::2], strict=True):
+        if locked:
+            steps = {step.step_id: step for step in (StepRecord(*values) for values in step_rows)}
+            run = RunRecord(*locked[0])
+            loaded[run.id] = Loaded(run, steps)
+    return loaded
 
 
 def insert_run(connection: Connection, run: RunRecord, steps: Mapping[str, StepRecord]) -> None:

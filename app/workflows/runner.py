@@ -8,7 +8,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,13 +22,14 @@ from app.clock import Clock, SystemClock
 from app.db.models import OutboxMessage, StepRun, WorkflowRun, WorkflowVersion
 from app.plane.envelope import Envelope
 from app.plane.plane import Plane
+from app.plane.tasks.handling import Succeeded
 from app.workflows import parking, progress
 from app.workflows.catalogue import WorkflowCatalogue
 from app.workflows.engine import FINISHED, IN_FLIGHT, RunStatus, StepStatus
 from app.workflows.inputs import check_inputs
 from app.workflows.orders import plane_options
 from app.workflows.progress import TaskOrder
-from app.workflows.records import Loaded, insert_run, lock
+from app.workflows.records import Loaded, insert_run, lock, lock_all, save_all
 from app.workflows.rows import RunRecord, StepRecord
 from app.workflows.spec import Step, Workflow
 
@@ -117,6 +118,29 @@ class WorkflowRunner:
     def step_succeeded(self, envelope: Envelope, output: Mapping[str, Any] | None,
                        began: datetime | None = None) -> None:
         self._finish(envelope, StepStatus.SUCCEEDED, output=output, began=began)
+
+    def steps_succeeded(self, outcomes: Sequence[Succeeded]) -> None:
+        """Record a worker's batch of successes in one transaction: each run locked once (in id order, so two
+        batches never wait for each other crosswise), every outcome recorded and what it made ready dispatched
+        as one at a time would, then every change saved together. All or none: on an error nothing is recorded."""
+        by_run: dict[str, list[Succeeded]] = {}
+        for outcome in outcomes:
+            assert outcome.envelope.run_id and outcome.envelope.step_id
+            by_run.setdefault(outcome.envelope.run_id, []).append(outcome)
+        with Session(self.engine, expire_on_commit=False) as db, db.begin():
+            locked = lock_all(db.connection(), sorted(by_run), self.clock.now())
+            worker = _worker()
+            for run_id in sorted(by_run):
+                if (loaded := locked.get(run_id)) is None:
+                    raise RunNotFound(run_id)
+                workflow = self.definition(db, loaded.run.version)
+                for envelope, output, began in by_run[run_id]:
+                    assert envelope.step_id
+                    if progress.record_outcome(loaded.run, loaded.steps, envelope.step_id, StepStatus.SUCCEEDED,
+                                               attempt=envelope.attempt, now=self.clock.now(), output=output,
+                                               began=began, worker=worker):
+                        self._advance(db, loaded.run, workflow, loaded.steps)
+            save_all(db.connection(), locked.values())
 
     def step_dead(self, envelope: Envelope, error: str, began: datetime | None = None) -> None:
         self._finish(envelope, StepStatus.DEAD, error=error, began=began)

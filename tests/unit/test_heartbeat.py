@@ -11,7 +11,8 @@ def test_beats_stay_paced_after_the_stop_flag_is_set() -> None:
     beats: list[float] = []
     worker = LeasedWorker.__new__(LeasedWorker)
     worker.stop_flag = threading.Event()
-    worker.huey = SimpleNamespace(current_lease="lease", current_task=None,
+    held = ["lease"]
+    worker.huey = SimpleNamespace(held_leases=lambda: list(held), current_task=None,
                                   leased=SimpleNamespace(extend=beats.append, lease_seconds=1.0))
     # Given a shutdown in progress while a task still runs
     worker.stop_flag.set()
@@ -19,7 +20,7 @@ def test_beats_stay_paced_after_the_stop_flag_is_set() -> None:
     beating.start()
     time.sleep(0.3)
     # When the task finishes, the heartbeat ends
-    worker.huey.current_lease = None
+    held.clear()
     beating.join(timeout=2)
     assert not beating.is_alive()
     # Then it renewed the lease a few times, not in a tight loop

@@ -3,10 +3,10 @@ dead-letter store a Failure, a workflow's runner each step's progress."""
 
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from app.plane.envelope import Envelope
 from app.plane.tasks.policy import TaskOptions
@@ -29,6 +29,14 @@ class Context:
     services: Any
 
 
+class Succeeded(NamedTuple):
+    """A step's task that succeeded: what its outcome records."""
+
+    envelope: Envelope
+    output: Mapping[str, Any] | None
+    began: datetime | None
+
+
 class StepObserver(Protocol):
     """Told about tasks that carry a workflow step (their envelope has run and step ids)."""
 
@@ -36,6 +44,10 @@ class StepObserver(Protocol):
 
     def step_succeeded(self, envelope: Envelope, output: Mapping[str, Any] | None,
                        began: datetime | None = None) -> None: ...
+
+    def steps_succeeded(self, outcomes: Sequence[Succeeded]) -> None:
+        """Several at once, all or none: a worker's batch."""
+        ...
 
     def step_retrying(self, envelope: Envelope, error: str, began: datetime | None = None) -> None: ...
 

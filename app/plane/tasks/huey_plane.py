@@ -1,6 +1,10 @@
 """Huey, extended where it is at-most-once: leased dequeue, ack after execution, hand-back on
 interrupt, backoff with jitter, dead letters. Everything else — task classes, serialisation, the
-consumer's processes, SIGALRM timeouts — is Huey's own."""
+consumer's processes, SIGALRM timeouts — is Huey's own.
+
+While its tasks run quickly, a worker takes several at once (one Redis round trip, which also acks the
+last ones) and records their steps' successes together (one transaction): a batch. A success is
+recorded before its task is acked, as one at a time; what cannot be recorded runs again."""
 
 import contextlib
 import json
@@ -10,9 +14,10 @@ import random
 import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
-from dataclasses import replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from huey import Huey
@@ -23,7 +28,7 @@ from huey.exceptions import RetryTask
 from app import logs
 from app.db.errors import unreachable
 from app.plane.envelope import Envelope
-from app.plane.tasks.handling import Context, Failure, ProcessLocal, StepObserver
+from app.plane.tasks.handling import Context, Failure, ProcessLocal, StepObserver, Succeeded
 from app.plane.tasks.policy import Priority, RetryPolicy, TaskOptions
 from app.plane.tasks.registry import PermanentError, TaskRegistry, TaskSpec
 from app.plane.tasks.starts import StartMarks
@@ -32,6 +37,8 @@ from app.plane.tasks.storage import Ack, LeasedStorage
 log = logging.getLogger(__name__)
 STALL_DELAY = (1.0, 5.0)  # seconds before a task that found the database unreachable runs again
 STALL_WARNING_EVERY = 10.0  # seconds: an outage stalls every task, and one warning a while says so
+QUICK = 0.02  # seconds: a task that ran longer makes its worker take one task at a time (none waits behind it)
+LINGER = 0.02  # seconds a success may wait, unrecorded, for the rest of its batch
 
 
 def _log_fields(task: Task) -> dict[str, Any]:
@@ -54,10 +61,30 @@ def minute_of(now: datetime | None = None) -> int:
     return int((now or datetime.now(UTC)).timestamp() // 60)
 
 
+@dataclass
+class _Deferred:
+    """A step's task that succeeded, its outcome to be recorded with its batch's, then its ack sent."""
+
+    task: Task
+    outcome: Succeeded
+    finished: float  # time.monotonic()
+    ack: Ack | None = None
+
+
+@dataclass
+class _Batch:
+    """A worker thread's batch: tasks taken and not run yet, successes not recorded yet, acks not sent yet."""
+
+    taken: deque[Task] = field(default_factory=deque)
+    deferred: list[_Deferred] = field(default_factory=list)
+    acks: list[Ack] = field(default_factory=list)
+    quick: bool = False  # the last task ran quickly: take several
+
+
 class PlaneHuey(Huey):  # type: ignore[misc]
     def __init__(self, storage: LeasedStorage, registry: TaskRegistry, *,
                  services: Callable[[], Any] = lambda: None,
-                 on_dead: Callable[[Failure], None] = lambda failure: None) -> None:
+                 on_dead: Callable[[Failure], None] = lambda failure: None, batch: int = 1) -> None:
         self._given_storage = storage
         super().__init__(name=storage.name, results=False, utc=True)
         self.registry = registry
@@ -69,7 +96,8 @@ class PlaneHuey(Huey):  # type: ignore[misc]
         self._interrupted: set[str] = set()
         self._stall_warned = float("-inf")
         self._unrecorded: set[str] = set()
-        self._local = threading.local()  # the finished task's ack, sent with the next take
+        self.batch = batch  # tasks a worker takes at once while they run quickly
+        self._batches: dict[int, _Batch] = {}  # by thread: the heartbeat reads the others'
         self.current_lease: Any = None  # read by the worker's heartbeat thread
         self.current_task: tuple[Task, float] | None = None  # (it, when its timeout runs out): for the heartbeat
         self.task_classes: dict[str, type[Task]] = {}
@@ -102,7 +130,10 @@ class PlaneHuey(Huey):  # type: ignore[misc]
             try:
                 result = spec.handler(Context(envelope, self.services.get()), envelope.payload)
                 output = dict(result) if result is not None else None
-                if step is not None:  # before the ack: if recording fails, the task runs again (handlers dedupe)
+                if step is not None and self.batch > 1 and getattr(task, "_lease", None) is not None:
+                    task._deferred = _Deferred(task, Succeeded(envelope, output, began), time.monotonic())
+                    self._batch().deferred.append(task._deferred)  # recorded with its batch, before its ack
+                elif step is not None:  # before the ack: if recording fails, the task runs again (handlers dedupe)
                     step.step_succeeded(envelope, output, began)
             except PermanentError:
                 task.retries = 0  # Huey then treats this failure as final
@@ -167,19 +198,94 @@ class PlaneHuey(Huey):  # type: ignore[misc]
             log.info("task %s is queued, scheduled or running already; the copy sent again adds nothing", task.id)
 
     # -- consuming -----------------------------------------------------------------------------
+    def _batch(self) -> _Batch:
+        batch = self._batches.get(threading.get_ident())
+        if batch is None:
+            batch = self._batches[threading.get_ident()] = _Batch()
+        return batch
+
+    def held_leases(self) -> list[Any]:
+        """The leases this process holds: its running tasks', and those of its batches' tasks waiting to run, to
+        have their success recorded or to be acked. The heartbeat keeps them all alive."""
+        held = [self.current_lease] if self.current_lease is not None else []
+        for batch in list(self._batches.values()):
+            held += [task._lease for task in list(batch.taken)]
+            held += [entry.task._lease for entry in list(batch.deferred)]
+            held += [ack.handle for ack in list(batch.acks)]
+        return held
+
     def dequeue(self) -> Task | None:
-        leased = self.leased.take(getattr(self._local, "ack", None))
-        self._local.ack = None
-        if leased is None:
+        batch = self._batch()
+        if batch.taken:
+            return batch.taken.popleft()
+        self.record_deferred()
+        acks = batch.acks
+        leased = self.leased.take_many(acks, self.batch if batch.quick else 1)
+        batch.acks = batch.acks[len(acks):]  # sent (kept if the take failed: sent with the next one)
+        tasks: list[Task] = []
+        for handle, data in leased:
+            try:
+                task = self.deserialize_task(data)
+            except Exception as exc:  # a message no registered task can read (a type this worker does not know)
+                self._dead_letter_unreadable(handle, data, exc)
+                continue
+            task._lease = handle
+            tasks.append(task)
+        if not tasks:
             return None
-        handle, data = leased
+        batch.taken.extend(tasks[1:])
+        return tasks[0]
+
+    def record_deferred(self) -> None:
+        """Record the batch's successes in one transaction, then queue their acks. One that cannot be recorded
+        runs again: as the same attempt when the database is unreachable, else as a failed attempt."""
+        batch = self._batch()
+        deferred, batch.deferred = batch.deferred, []
+        if not deferred or self.steps is None:
+            return
         try:
-            task = self.deserialize_task(data)
-        except Exception as exc:  # a message no registered task can read (a type this worker does not know)
-            self._dead_letter_unreadable(handle, data, exc)
-            return None
-        task._lease = handle
-        return task
+            self.steps.steps_succeeded([entry.outcome for entry in deferred])
+        except Exception as exc:
+            if len(deferred) > 1 and not unreachable(exc):  # one that cannot be recorded holds no other back
+                log.warning("could not record %d step outcomes together (%s: %s); recording each alone",
+                            len(deferred), type(exc).__name__, exc)
+                for entry in deferred:
+                    self._record_alone(entry)
+            else:
+                for entry in deferred:
+                    self._not_recorded(entry, exc)
+            return
+        batch.acks += [entry.ack for entry in deferred if entry.ack is not None]
+
+    def _record_alone(self, entry: _Deferred) -> None:
+        assert self.steps is not None
+        try:
+            self.steps.step_succeeded(*entry.outcome)
+        except Exception as exc:
+            self._not_recorded(entry, exc)
+            return
+        if entry.ack is not None:
+            self._batch().acks.append(entry.ack)
+
+    def _not_recorded(self, entry: _Deferred, exc: Exception) -> None:
+        task = entry.task
+        with logs.context(**_log_fields(task)):
+            if unreachable(exc):
+                retry = self._wait_for_database(task, exc)
+                task.eta = self._get_timestamp() + timedelta(seconds=retry.delay or 0)
+                self.add_schedule(task)  # leased: its hold on the id moves with it
+                outcome = None  # it runs again as the same attempt: nothing to count yet
+            else:
+                log.warning("could not record the success of task %s: %s: %s", task.id, type(exc).__name__, exc)
+                self._fail_attempt(task, f"{type(exc).__name__}: {exc}", "".join(traceback.format_exception(exc)))
+                outcome = "failed"
+        if task.id in self._unrecorded:
+            self._unrecorded.discard(task.id)  # the lease runs out and it is delivered again
+        elif entry.ack is not None:
+            self._batch().acks.append(entry.ack._replace(outcome=outcome))
+            if getattr(task, "_dead", False):
+                with contextlib.suppress(Exception):
+                    self._send_acks()
 
     def _dead_letter_unreadable(self, handle: Any, data: bytes, exc: Exception) -> None:
         """Keep it as a dead letter (an operator retries it once a worker knows it), and end its hold."""
@@ -203,6 +309,7 @@ class PlaneHuey(Huey):  # type: ignore[misc]
                 return super().execute(task, timestamp)
         finally:
             self.current_lease, self.current_task = None, None
+            batch, seconds = self._batch(), time.perf_counter() - started
             if handle is not None:
                 if task.id in self._interrupted:
                     self._interrupted.discard(task.id)
@@ -210,39 +317,66 @@ class PlaneHuey(Huey):  # type: ignore[misc]
                 elif task.id in self._unrecorded:
                     self._unrecorded.discard(task.id)  # the lease runs out and it is delivered again
                 else:
-                    self._local.ack = Ack(handle, getattr(task, "_outcome", None), minute_of(), task.name,
-                                          time.perf_counter() - started, task.id)
+                    ack = Ack(handle, getattr(task, "_outcome", None), minute_of(), task.name, seconds, task.id)
+                    if (deferred := getattr(task, "_deferred", None)) is not None:
+                        deferred.ack = ack  # sent once its success is recorded
+                    else:
+                        batch.acks.append(ack)
                     if getattr(task, "_dead", False):
                         # At once, not with the next take: an operator's retry of the dead letter is refused
                         # while the queue still holds its id. (If this fails, the lease lapses, the task runs
                         # once more as its last attempt, and is kept again.)
                         with contextlib.suppress(Exception):
-                            self.flush_ack()
+                            self._send_acks()
+            batch.quick = seconds < QUICK
+            if not batch.quick:  # the rest of its batch waited behind it: other workers may be free for them
+                self._hand_back_taken()
+            if batch.deferred and (not batch.taken or not batch.quick
+                                   or time.monotonic() - batch.deferred[0].finished > LINGER):
+                self.record_deferred()
 
     def give_up(self, task: Task, error: str, seconds: float) -> None:
         """End the attempt of a task stuck past its timeout, from the heartbeat thread of a worker process about
         to exit: it counts as a timed-out attempt, retried per its policy or kept as a dead letter, so a task
         that always gets stuck ends, rather than running again as the same attempt for ever. If recording fails,
         the lease lapses and it runs again as the same attempt."""
-        handle = task._lease
+        self._fail_attempt(task, error, "")
+        if task.id not in self._unrecorded:
+            self.leased.ack(task._lease, "failed", minute_of(), task.name, seconds, task.id)
+
+    def _fail_attempt(self, task: Task, error: str, trace: str) -> None:
+        """A failed attempt outside Huey's own handling: retried per its policy (its hold on the id moves to the
+        schedule), or a dead letter. On a failure to record either, the task is left in ``_unrecorded``."""
         task._outcome = "failed"
         if task.retries == 0:
-            self._dead(task, error, "")
-            if not getattr(task, "_dead", False):
-                return
+            self._dead(task, error, trace)
         else:
             self._retrying(task, error)
-            self._requeue_task(task, self._get_timestamp())  # its hold on the id moves to the schedule
-            if task.id in self._unrecorded:
-                return
-        self.leased.ack(handle, "failed", minute_of(), task.name, seconds, task.id)
+            self._requeue_task(task, self._get_timestamp())
 
     def flush_ack(self) -> None:
-        """Send a finished task's ack now, instead of with the next take (the worker is stopping)."""
-        ack = getattr(self._local, "ack", None)
-        if ack is not None:
-            self.leased.ack(*ack)
-            self._local.ack = None
+        """The worker is stopping: record the batch's successes, hand back the tasks it has not run, and send
+        the acks now instead of with the next take."""
+        self.record_deferred()
+        self._hand_back_taken()
+        self._send_acks()
+
+    def _hand_back_taken(self) -> None:
+        """Return the tasks taken and not run yet to the queue; any it cannot return it runs itself."""
+        batch = self._batch()
+        while batch.taken:
+            try:
+                self.leased.release(batch.taken[0]._lease)
+            except Exception as exc:
+                log.warning("could not hand %d taken task(s) back to the queue: %s", len(batch.taken), exc)
+                return
+            batch.taken.popleft()
+
+    def _send_acks(self) -> None:
+        batch = self._batch()
+        if acks := batch.acks:
+            self.leased.take_many(acks, 0)
+            batch.acks = batch.acks[len(acks):]
 
     # The plane offers delete instead of Huey's revocation, so a task costs two Redis round trips
     # (take, ack) rather than Huey's revocation look-up and clean-up on top.

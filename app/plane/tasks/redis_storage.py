@@ -12,7 +12,7 @@ import contextlib
 import logging
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,30 +27,37 @@ from app.plane.tasks.storage import Ack, QueueCounts, TaskTotals, total_fields
 
 log = logging.getLogger(__name__)
 
-# KEYS: queue, inflight, inflight scores, paused, stats counter, totals, ids. ARGV: now, lease seconds, member to
-# ack first ('' for none), whether to count the acked outcome ('1'), the acked task's id, the three fields
-# storage.total_fields names, then '1' to take the next task ('' only acks). Acking the finished task, counting
-# it and taking the next one share a round trip.
+# KEYS: queue, inflight, inflight scores, paused, totals, ids, then one stats counter per ack. ARGV: now, lease
+# seconds, how many tasks to take (0 only acks), then six per ack: the member to ack, its task id, whether to count
+# its outcome ('1'), and the three fields storage.total_fields names. Acking a worker's finished tasks, counting them
+# and taking the next ones share a round trip.
 TAKE = """
-if ARGV[3] ~= '' then
-  redis.call('ZREM', KEYS[2], ARGV[3])
-  redis.call('HDEL', KEYS[3], ARGV[3])
-  if ARGV[5] ~= '' and redis.call('HGET', KEYS[7], ARGV[5]) == string.sub(ARGV[3], 1, 8) then
-    redis.call('HDEL', KEYS[7], ARGV[5])
+local acks = (#ARGV - 3) / 6
+for i = 0, acks - 1 do
+  local at = 4 + i * 6
+  local member = ARGV[at]
+  redis.call('ZREM', KEYS[2], member)
+  redis.call('HDEL', KEYS[3], member)
+  if ARGV[at + 1] ~= '' and redis.call('HGET', KEYS[6], ARGV[at + 1]) == string.sub(member, 1, 8) then
+    redis.call('HDEL', KEYS[6], ARGV[at + 1])
   end
-  if ARGV[4] == '1' then
-    redis.call('INCR', KEYS[5])
-    redis.call('EXPIRE', KEYS[5], 7200)
-    redis.call('HINCRBY', KEYS[6], ARGV[6], 1)
-    redis.call('HINCRBY', KEYS[6], ARGV[7], ARGV[8])
+  if ARGV[at + 2] == '1' then
+    redis.call('INCR', KEYS[7 + i])
+    redis.call('EXPIRE', KEYS[7 + i], 7200)
+    redis.call('HINCRBY', KEYS[5], ARGV[at + 3], 1)
+    redis.call('HINCRBY', KEYS[5], ARGV[at + 4], ARGV[at + 5])
   end
 end
-if ARGV[9] ~= '1' or redis.call('EXISTS', KEYS[4]) == 1 then return false end
-local item = redis.call('ZPOPMIN', KEYS[1])
-if #item == 0 then return false end
-redis.call('ZADD', KEYS[2], tonumber(ARGV[1]) + tonumber(ARGV[2]), item[1])
-redis.call('HSET', KEYS[3], item[1], item[2])
-return item[1]
+local count = tonumber(ARGV[3])
+if count == 0 or redis.call('EXISTS', KEYS[4]) == 1 then return {} end
+local items = redis.call('ZPOPMIN', KEYS[1], count)
+local taken = {}
+for i = 1, #items, 2 do
+  redis.call('ZADD', KEYS[2], tonumber(ARGV[1]) + tonumber(ARGV[2]), items[i])
+  redis.call('HSET', KEYS[3], items[i], items[i + 1])
+  taken[#taken + 1] = items[i]
+end
+return taken
 """
 
 # KEYS: inflight, inflight scores, queue, wake. ARGV: deadline (or -1 for this member only), member.
@@ -218,6 +225,14 @@ class LeasedRedisStorage(PriorityRedisStorage):  # type: ignore[misc]
             return bool(self._enqueue(keys=[self.queue_key, self.wake_key, self.ids_key],
                                       args=[_stamp() + data, -(priority or 0), task_id]))
 
+    def enqueue_many(self, tasks: Sequence[tuple[bytes, int | None, str]]) -> list[bool]:
+        """Queue several ``(data, priority, task id)`` in one round trip; for each, False when its id was held."""
+        with self._producing(), self.conn.pipeline(transaction=False) as pipe:
+            for data, priority, task_id in tasks:
+                self._enqueue(keys=[self.queue_key, self.wake_key, self.ids_key],
+                              args=[_stamp() + data, -(priority or 0), task_id], client=pipe)
+            return [bool(added) for added in pipe.execute()]
+
     def add_to_schedule(self, data: bytes, ts: datetime, priority: int | None = None, task_id: str = "",
                         moving: bool = False) -> bool:
         """Schedule a task for ``ts``; False while another copy holds ``task_id``. ``moving``: the leased
@@ -239,19 +254,26 @@ class LeasedRedisStorage(PriorityRedisStorage):  # type: ignore[misc]
     # -- consuming ---------------------------------------------------------------------------
     def take(self, ack: Ack | None = None) -> tuple[bytes, bytes] | None:
         """Ack ``ack`` and lease the next task: ``(handle, data)``; waits up to the wake timeout when idle."""
-        leased = self._take_now(ack)
-        if leased is None and self._waiter.blpop([self.wake_key], timeout=self.read_timeout):
-            leased = self._take_now(None)
-        return leased
+        taken = self.take_many([ack] if ack is not None else [], 1)
+        return taken[0] if taken else None
 
-    def _take_now(self, ack: Ack | None, *, take: bool = True) -> tuple[bytes, bytes] | None:
-        ack = ack if ack is not None else Ack(b"")
-        keys = [self.queue_key, self.inflight_key, self.inflight_scores_key, self.paused_key,
-                f"{self.stats_prefix}:{ack.outcome}:{ack.minute}", self.totals_key, self.ids_key]
-        counted = total_fields(ack.outcome, ack.task, ack.seconds) if ack.outcome else ("", "", 0)
-        member = self._take(keys=keys, args=[time.time(), self.lease_seconds, ack.handle, "1" if ack.outcome else "",
-                                             ack.task_id, *counted, "1" if take else ""])
-        return (member, member[8:]) if member else None
+    def take_many(self, acks: Sequence[Ack], count: int) -> list[tuple[bytes, bytes]]:
+        """Ack ``acks`` and lease up to ``count`` tasks, in one round trip; waits up to the wake timeout when
+        none is queued (``count`` 0 only acks)."""
+        taken = self._take_now(acks, count)
+        if not taken and count and self._waiter.blpop([self.wake_key], timeout=self.read_timeout):
+            taken = self._take_now((), count)
+        return taken
+
+    def _take_now(self, acks: Sequence[Ack], count: int) -> list[tuple[bytes, bytes]]:
+        keys = [self.queue_key, self.inflight_key, self.inflight_scores_key, self.paused_key, self.totals_key,
+                self.ids_key]
+        args: list[Any] = [time.time(), self.lease_seconds, count]
+        for ack in acks:
+            keys.append(f"{self.stats_prefix}:{ack.outcome}:{ack.minute}")
+            counted = total_fields(ack.outcome, ack.task, ack.seconds) if ack.outcome else ("", "", 0)
+            args += [ack.handle, ack.task_id, "1" if ack.outcome else "", *counted]
+        return [(member, member[8:]) for member in self._take(keys=keys, args=args)]
 
     def dequeue(self) -> bytes | None:
         raise NotImplementedError("use take(): a dequeued task must be leased, then acked")
@@ -262,7 +284,7 @@ class LeasedRedisStorage(PriorityRedisStorage):  # type: ignore[misc]
     def ack(self, handle: bytes, outcome: str | None = None, minute: int = 0, task: str = "",
             seconds: float = 0.0, task_id: str = "") -> None:
         """Drop the lease and the id's hold, counting the outcome (processed | failed) in the same round trip."""
-        self._take_now(Ack(handle, outcome, minute, task, seconds, task_id), take=False)
+        self._take_now([Ack(handle, outcome, minute, task, seconds, task_id)], 0)
 
     def release(self, handle: bytes) -> None:
         """Hand a leased task back to the queue now (worker shutting down)."""

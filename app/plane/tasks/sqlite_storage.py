@@ -8,7 +8,7 @@ since the data is all that travels with a task between the tables.
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from sqlite3 import Cursor
 
@@ -43,6 +43,9 @@ class LeasedSqliteStorage(SqliteStorage):  # type: ignore[misc]
         self.ddl = [*SqliteStorage.ddl, *EXTRA_DDL]
         super().__init__(name=name, filename=filename, timeout=30, strict_fifo=False)
         self.lease_seconds = lease_seconds
+
+    def enqueue_many(self, tasks: Sequence[tuple[bytes, int | None, str]]) -> list[bool]:
+        return [self.enqueue(data, priority, task_id) for data, priority, task_id in tasks]
 
     def enqueue(self, data: bytes, priority: int | None = None, task_id: str = "") -> bool:
         with self.db(commit=True) as cursor:
@@ -89,6 +92,14 @@ class LeasedSqliteStorage(SqliteStorage):  # type: ignore[misc]
 
     def read_schedule(self, ts: datetime) -> list[bytes]:
         raise NotImplementedError("use promote_due(): popping and re-enqueueing separately can lose tasks")
+
+    def take_many(self, acks: Sequence[Ack], count: int) -> list[tuple[int, bytes]]:
+        for ack in acks:
+            self.ack(*ack)
+        taken: list[tuple[int, bytes]] = []
+        while len(taken) < count and (leased := self.take()) is not None:
+            taken.append(leased)
+        return taken
 
     def take(self, ack: Ack | None = None) -> tuple[int, bytes] | None:
         if ack is not None:

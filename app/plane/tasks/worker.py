@@ -53,13 +53,14 @@ class LeasedWorker(Worker):  # type: ignore[misc]
             else:
                 stopping = self.stop_flag.wait(interval)
             self._exit_if_stuck()
-            handle = self.huey.current_lease
-            if handle is None:
+            handles = self.huey.held_leases()
+            if not handles:
                 if stopping:
                     return
                 continue  # a task still running through the shutdown grace keeps its lease
             try:
-                self.huey.leased.extend(handle)
+                for handle in handles:
+                    self.huey.leased.extend(handle)
             except Exception as exc:  # the lease may lapse; the task then runs again elsewhere
                 log.warning("could not extend a task lease: %s", exc)
 
