@@ -151,7 +151,8 @@ def build(settings: Settings, *, migrate_database: bool | None = None, clock: Cl
     plane = Plane(engine, registry, huey.send, settings.tasks.queue, catalogue=catalogue,
                   send_event=lambda event, options: publisher.publish(event, headers=options.get("headers"),
                                                                       priority=options.get("priority", 0)),
-                  send_events=publisher.publish_batch, events_enabled=settings.events.enabled)
+                  send_events=publisher.publish_batch, events_enabled=settings.events.enabled,
+                  send_tasks=huey.send_many)
     workflows = WorkflowCatalogue(Path(settings.workflows.directory), tasks=registry.names,
                                   events=catalogue.fields,
                                   reload_interval=settings.workflows.reload_interval.total_seconds(),

@@ -35,6 +35,7 @@ _INSERT = insert(_OUTBOX).returning(_OUTBOX.c.id)
 _UNSET: Any = object()
 
 Sender = Callable[[Envelope, TaskOptions], None]
+BatchSender = Callable[[list[tuple[Envelope, TaskOptions]]], None]  # all sent, or it raises
 EventSender = Callable[[Envelope, dict[str, Any]], None]  # (event, {"headers": ..., "priority": ...})
 PublishHook = Callable[[Session, Envelope], None]
 
@@ -52,10 +53,12 @@ def _now() -> datetime:
 class Plane:
     def __init__(self, engine: Engine, registry: TaskRegistry, send_task: Sender, queue: str, *,
                  catalogue: EventCatalogue | None = None, send_event: EventSender | None = None,
-                 send_events: EventBatchSender | None = None, events_enabled: bool = True) -> None:
+                 send_events: EventBatchSender | None = None, events_enabled: bool = True,
+                 send_tasks: BatchSender | None = None) -> None:
         self.engine = engine
         self.registry = registry
         self._send_task = send_task
+        self._send_tasks = send_tasks
         self.queue = queue
         self.catalogue = catalogue or EventCatalogue([])
         self._send_event = send_event
@@ -147,15 +150,34 @@ class Plane:
         pending = session.info.pop(_PENDING, [])
         sent: list[tuple[int, datetime]] = []
         events: list[Pending] = []
+        tasks: list[tuple[int, datetime, Envelope, Any]] = []
         later = self._events_after_commit is not None and not session.info.get(_CONFIRM_NOW)
         for outbox_id, created_at, envelope, options in pending:
             if envelope.kind == "event" and later:
                 events.append((outbox_id, created_at, envelope, options))
+            elif envelope.kind == "task" and self._send_tasks is not None:
+                tasks.append((outbox_id, created_at, envelope, options))
             elif self._try_send(envelope, options):
                 sent.append((outbox_id, created_at))
+        if len(tasks) > 1:
+            sent += self._send_task_batch(tasks)
+        else:
+            sent += [(outbox_id, at) for outbox_id, at, envelope, options in tasks if self._try_send(envelope, options)]
         self.sent.add(sent)
         if events and self._events_after_commit is not None:
             self._events_after_commit.add(events)
+
+    def _send_task_batch(self, tasks: list[tuple[int, datetime, Envelope, Any]]) -> list[tuple[int, datetime]]:
+        """A commit's tasks, sent in one round trip; the rows sent (none when that failed: the relay sends them)."""
+        assert self._send_tasks is not None
+        try:
+            self._send_tasks([(envelope, options) for _, _, envelope, options in tasks])
+        except Unavailable:
+            return []  # its server failed moments ago (that failure was logged): the rows wait for it
+        except Exception as exc:
+            log.warning("%d task(s) stay in the outbox for the relay: %s (%s)", len(tasks), type(exc).__name__, exc)
+            return []
+        return [(outbox_id, created_at) for outbox_id, created_at, _, _ in tasks]
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until the events this process's commits wrote were published (or left to the relay) and the rows
