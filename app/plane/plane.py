@@ -7,18 +7,19 @@ row stays, and the worker's relay loop sends it later. A rolled-back transaction
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, event, insert, select
+from sqlalchemy import Engine, Executable, bindparam, delete, event, insert, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
 from app.availability import Unavailable
 from app.db.models import OutboxMessage, TaskUniqueKey
+from app.db.pipeline import Params, execute_all
 from app.domain.events import EventCatalogue
 from app.plane.envelope import Envelope
 from app.plane.event_batches import EventBatches, EventBatchSender, Pending
@@ -30,8 +31,11 @@ log = logging.getLogger(__name__)
 _PENDING = "flowplane_outbox_pending"
 _LISTENING = "flowplane_outbox_listening"
 _CONFIRM_NOW = "flowplane_outbox_confirm_now"
+_DEFERRED = "flowplane_outbox_deferred"  # rows to write with the transaction's last statements
+_DEFERRING = "flowplane_outbox_deferring"
 _OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
-_INSERT = insert(_OUTBOX).returning(_OUTBOX.c.id)
+_INSERT = (insert(_OUTBOX).values({name: bindparam(name) for name in ("kind", "envelope", "options", "created_at")})
+           .returning(_OUTBOX.c.id))
 _UNSET: Any = object()
 
 Sender = Callable[[Envelope, TaskOptions], None]
@@ -102,11 +106,34 @@ class Plane:
 
     def _insert(self, session: Session, kind: str, envelope: Envelope, options: Any, options_json: str) -> None:
         """The outbox row, written now with a Core statement (the ORM's unit of work costs more than the insert),
-        and its send queued for after the commit."""
+        or with the transaction's last statements when it defers them; its send queued for after the commit."""
         created_at = _now()
-        outbox_id = session.execute(_INSERT, {"kind": kind, "envelope": envelope.to_json(), "options": options_json,
-                                              "created_at": created_at}).scalar_one()
+        row = {"kind": kind, "envelope": envelope.to_json(), "options": options_json, "created_at": created_at}
+        if (unwritten := session.info.get(_DEFERRED)) is not None:
+            unwritten.append((row, created_at, envelope, options))
+            return
+        outbox_id = session.execute(_INSERT, row).scalar_one()
         self._after_commit(session).append((int(outbox_id), created_at, envelope, options))
+
+    def defer_outbox(self, session: Session) -> None:
+        """Hold the outbox rows ``session``'s transaction writes from now on until ``write_outbox`` (or, at the
+        latest, its commit): a caller with statements of its own to end with sends them all in one round trip."""
+        if not session.info.get(_DEFERRING):
+            session.info[_DEFERRING] = True  # listeners stay for the session's life; it is short
+            event.listen(session, "before_commit", lambda _: self.write_outbox(session))
+            event.listen(session, "after_rollback", lambda _: session.info.pop(_DEFERRED, None))
+        session.info.setdefault(_DEFERRED, [])
+
+    def write_outbox(self, session: Session, statements: Sequence[tuple[Executable, Params]] = ()) -> None:
+        """Run ``statements`` and write the outbox rows held back, together (one round trip on PostgreSQL); the
+        rows are no longer held back after it."""
+        unwritten = session.info.pop(_DEFERRED, None) or []
+        if not unwritten and not statements:
+            return
+        results = execute_all(session.connection(), [*statements, *((_INSERT, row) for row, _, _, _ in unwritten)])
+        pending = self._after_commit(session)
+        for ids, (_, created_at, envelope, options) in zip(results[len(statements):], unwritten, strict=True):
+            pending.append((int(ids[0][0]), created_at, envelope, options))
 
     def enqueue(self, task: str, payload: dict[str, Any], *, session: Session | None = None,
                 priority: Priority | str | None = None, delay: timedelta | None = None,

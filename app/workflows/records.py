@@ -8,10 +8,10 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, insert, select, update
+from sqlalchemy import Connection, Executable, Table, and_, bindparam, insert, select, update
 
 from app.db.models import StepRun, WorkflowRun
-from app.db.pipeline import fetch_all
+from app.db.pipeline import Params, fetch_all
 from app.workflows.rows import RunRecord, StepRecord
 
 RUNS: Table = WorkflowRun.__table__  # type: ignore[attr-defined]
@@ -26,6 +26,8 @@ _STEP_CHANGES = tuple(name for name in STEP_FIELDS if name not in ("run_id", "st
 _LOCK = (update(RUNS).where(RUNS.c.id == bindparam("run_id")).values(updated_at=bindparam("now"))
          .returning(*(RUNS.c[name] for name in RUN_FIELDS)))
 _STEPS = select(*(STEPS.c[name] for name in STEP_FIELDS)).where(STEPS.c.run_id == bindparam("run_id"))
+_INSERT_RUN = insert(RUNS).values({name: bindparam(name) for name in RUN_FIELDS})
+_INSERT_STEPS = insert(STEPS).values({name: bindparam(name) for name in STEP_FIELDS})
 _SAVE_RUN = (update(RUNS).where(RUNS.c.id == bindparam("key_id"))
              .values({name: bindparam(f"v_{name}") for name in _RUN_CHANGES}))
 _SAVE_STEP = (update(STEPS).where(and_(STEPS.c.run_id == bindparam("key_run_id"),
@@ -59,15 +61,20 @@ class Loaded:
 
 def save_all(connection: Connection, runs: Iterable[Loaded]) -> None:
     """Write what changed in ``runs``: one statement for the runs and one for the steps (executemany)."""
+    for statement, rows in save_statements(runs):
+        connection.execute(statement, rows)
+
+
+def save_statements(runs: Iterable[Loaded]) -> list[tuple[Executable, Params]]:
+    """What :func:`save_all` executes, for a caller that sends it with statements of its own."""
     run_rows: list[dict[str, Any]] = []
     step_rows: list[dict[str, Any]] = []
     for loaded in runs:
         run, steps = loaded._changes()
         run_rows += [run] if run else []
         step_rows += steps
-    for statement, rows in ((_SAVE_RUN, run_rows), (_SAVE_STEP, step_rows)):
-        if rows:
-            connection.execute(statement, rows[0] if len(rows) == 1 else rows)
+    return [(statement, rows[0] if len(rows) == 1 else rows)
+            for statement, rows in ((_SAVE_RUN, run_rows), (_SAVE_STEP, step_rows)) if rows]
 
 
 def lock(connection: Connection, run_id: str, now: datetime) -> Loaded | None:
@@ -94,10 +101,10 @@ def lock_all(connection: Connection, run_ids: Sequence[str], now: datetime) -> d
     return loaded
 
 
-def insert_run(connection: Connection, run: RunRecord, steps: Mapping[str, StepRecord]) -> None:
-    """Write a new run and its steps: two statements."""
-    connection.execute(insert(RUNS), _as_dict(run, RUN_FIELDS))
-    connection.execute(insert(STEPS), [_as_dict(step, STEP_FIELDS) for step in steps.values()])
+def insert_statements(run: RunRecord, steps: Mapping[str, StepRecord]) -> list[tuple[Executable, Params]]:
+    """A new run and its steps: two statements, for a caller that sends them with statements of its own."""
+    return [(_INSERT_RUN, _as_dict(run, RUN_FIELDS)),
+            (_INSERT_STEPS, [_as_dict(step, STEP_FIELDS) for step in steps.values()])]
 
 
 _GETTERS = {names: attrgetter(*names) for names in (_RUN_CHANGES, _STEP_CHANGES)}  # a tuple of them, read in C

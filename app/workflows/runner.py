@@ -29,7 +29,7 @@ from app.workflows.engine import FINISHED, IN_FLIGHT, RunStatus, StepStatus
 from app.workflows.inputs import check_inputs
 from app.workflows.orders import plane_options
 from app.workflows.progress import TaskOrder
-from app.workflows.records import Loaded, insert_run, lock, lock_all, save_all
+from app.workflows.records import Loaded, insert_statements, lock, lock_all, save_statements
 from app.workflows.rows import RunRecord, StepRecord
 from app.workflows.spec import Step, Workflow
 
@@ -78,8 +78,9 @@ class WorkflowRunner:
                         created_at=now, updated_at=now, finished_at=None)
         rows = {step.id: StepRecord(run_id=run.id, step_id=step.id, kind=step.kind, target=step.target,
                                     status=StepStatus.WAITING.value, updated_at=now) for step in workflow.steps}
+        self.plane.defer_outbox(db)  # its rows go with the run's: one round trip
         self._advance(db, run, workflow, rows)  # decided first: the steps are inserted as they leave the start
-        insert_run(db.connection(), run, rows)
+        self.plane.write_outbox(db, insert_statements(run, rows))
         return Started(run.id, workflow.name, workflow.version)
 
     def _remember_when_committed(self, db: Session, version: str) -> None:
@@ -129,6 +130,7 @@ class WorkflowRunner:
             by_run.setdefault(outcome.envelope.run_id, []).append(outcome)
         with Session(self.engine, expire_on_commit=False) as db, db.begin():
             locked = lock_all(db.connection(), sorted(by_run), self.clock.now())
+            self.plane.defer_outbox(db)  # its rows go with the saves: one round trip
             worker = _worker()
             for run_id in sorted(by_run):
                 if (loaded := locked.get(run_id)) is None:
@@ -140,7 +142,7 @@ class WorkflowRunner:
                                                attempt=envelope.attempt, now=self.clock.now(), output=output,
                                                began=began, worker=worker):
                         self._advance(db, loaded.run, workflow, loaded.steps)
-            save_all(db.connection(), locked.values())
+            self.plane.write_outbox(db, save_statements(locked.values()))
 
     def step_dead(self, envelope: Envelope, error: str, began: datetime | None = None) -> None:
         self._finish(envelope, StepStatus.DEAD, error=error, began=began)
@@ -150,11 +152,12 @@ class WorkflowRunner:
         assert envelope.run_id and envelope.step_id
         with Session(self.engine, expire_on_commit=False) as db, db.begin():
             loaded, workflow = self._lock(db, envelope.run_id)
+            self.plane.defer_outbox(db)  # its rows go with the saves: one round trip
             if progress.record_outcome(loaded.run, loaded.steps, envelope.step_id, status, attempt=envelope.attempt,
                                        now=self.clock.now(), output=output, error=error, began=began,
                                        worker=_worker()):
                 self._advance(db, loaded.run, workflow, loaded.steps)
-                loaded.save(db.connection())
+                self.plane.write_outbox(db, save_statements([loaded]))
 
     # -- operators -----------------------------------------------------------------------------
     def retry(self, run_id: str) -> list[str]:
