@@ -186,10 +186,8 @@ class Plane:
                 tasks.append((outbox_id, created_at, envelope, options))
             elif self._try_send(envelope, options):
                 sent.append((outbox_id, created_at))
-        if len(tasks) > 1:
+        if tasks:
             sent += self._send_task_batch(tasks)
-        else:
-            sent += [(outbox_id, at) for outbox_id, at, envelope, options in tasks if self._try_send(envelope, options)]
         self.sent.add(sent)
         if events and self._events_after_commit is not None:
             self._events_after_commit.add(events)

@@ -15,7 +15,7 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -79,6 +79,7 @@ class _Batch:
     deferred: list[_Deferred] = field(default_factory=list)
     acks: list[Ack] = field(default_factory=list)
     quick: bool = False  # the last task ran quickly: take several
+    keeping: bool = False  # recording its outcomes: what they dispatch, this worker runs next
 
 
 class PlaneHuey(Huey):  # type: ignore[misc]
@@ -193,7 +194,9 @@ class PlaneHuey(Huey):  # type: ignore[misc]
             self.enqueue(task)
 
     def send_many(self, tasks: list[tuple[Envelope, TaskOptions]]) -> None:
-        """``send`` for several: those due now go to the queue in one round trip."""
+        """``send`` for several: those due now go to the queue in one round trip. Those a worker's own outcomes
+        dispatched go straight to its leases instead, and it runs them next: no hop through the queue, and if it
+        dies they return to the queue when their lease runs out."""
         due: list[Task] = []
         for envelope, options in tasks:
             task = self.build_task(envelope, options)
@@ -203,6 +206,16 @@ class PlaneHuey(Huey):  # type: ignore[misc]
                 due.append(task)
         for task in due:
             self._emit(S.SIGNAL_ENQUEUED, task)
+        batch = self._batches.get(threading.get_ident())
+        if due and batch is not None and batch.keeping:
+            handles = self.leased.lease_many([(self.serialize_task(task), task.priority, task.id) for task in due])
+            kept = [task for task, handle in zip(due, handles, strict=True) if handle is not None]
+            for task, handle in zip(due, handles, strict=True):
+                task._lease = handle
+            batch.taken.extendleft(reversed(kept))
+            due = [task for task in due if task._lease is None]
+        if not due:
+            return
         added = self.leased.enqueue_many([(self.serialize_task(task), task.priority, task.id) for task in due])
         for task, queued in zip(due, added, strict=True):
             if not queued:
@@ -261,7 +274,8 @@ class PlaneHuey(Huey):  # type: ignore[misc]
         if not deferred or self.steps is None:
             return
         try:
-            self.steps.steps_succeeded([entry.outcome for entry in deferred])
+            with self._keeping():
+                self.steps.steps_succeeded([entry.outcome for entry in deferred])
         except Exception as exc:
             if len(deferred) > 1 and not unreachable(exc):  # one that cannot be recorded holds no other back
                 log.warning("could not record %d step outcomes together (%s: %s); recording each alone",
@@ -274,10 +288,20 @@ class PlaneHuey(Huey):  # type: ignore[misc]
             return
         batch.acks += [entry.ack for entry in deferred if entry.ack is not None]
 
+    @contextlib.contextmanager
+    def _keeping(self) -> Iterator[None]:
+        batch = self._batch()
+        batch.keeping = True
+        try:
+            yield
+        finally:
+            batch.keeping = False
+
     def _record_alone(self, entry: _Deferred) -> None:
         assert self.steps is not None
         try:
-            self.steps.step_succeeded(*entry.outcome)
+            with self._keeping():
+                self.steps.step_succeeded(*entry.outcome)
         except Exception as exc:
             self._not_recorded(entry, exc)
             return

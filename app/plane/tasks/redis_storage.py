@@ -105,6 +105,25 @@ redis.call('LTRIM', KEYS[2], 0, 1000)
 return 1
 """
 
+# KEYS: inflight, inflight scores, ids, paused. ARGV: the lease's deadline, then three per task: member, priority
+# score, task id. Each task goes straight to the caller's leases (the worker that dispatched it runs it next) unless
+# another copy holds its id or the queue is paused: 1 leased, 0 not.
+LEASE = """
+local leased = {}
+local paused = redis.call('EXISTS', KEYS[4]) == 1
+for i = 2, #ARGV, 3 do
+  local member, id = ARGV[i], ARGV[i + 2]
+  if paused or (id ~= '' and redis.call('HSETNX', KEYS[3], id, string.sub(member, 1, 8)) == 0) then
+    leased[#leased + 1] = 0
+  else
+    redis.call('ZADD', KEYS[1], tonumber(ARGV[1]), member)
+    redis.call('HSET', KEYS[2], member, ARGV[i + 1])
+    leased[#leased + 1] = 1
+  end
+end
+return leased
+"""
+
 # KEYS: schedule, schedule scores, ids. ARGV: member, due, priority score, task id, '1' when the holder itself
 # moves there (a retry: its lease is acked afterwards) else ''. 0 when the id is held by another member.
 SCHEDULE = """
@@ -185,6 +204,7 @@ class LeasedRedisStorage(PriorityRedisStorage):  # type: ignore[misc]
         self.ids_key = f"{name}:ids"
         self._take = self.conn.register_script(TAKE)
         self._enqueue = self.conn.register_script(ENQUEUE)
+        self._lease = self.conn.register_script(LEASE)
         self._schedule = self.conn.register_script(SCHEDULE)
         self._remove = self.conn.register_script(REMOVE)
         self._return = self.conn.register_script(RETURN)
@@ -232,6 +252,18 @@ class LeasedRedisStorage(PriorityRedisStorage):  # type: ignore[misc]
                 self._enqueue(keys=[self.queue_key, self.wake_key, self.ids_key],
                               args=[_stamp() + data, -(priority or 0), task_id], client=pipe)
             return [bool(added) for added in pipe.execute()]
+
+    def lease_many(self, tasks: Sequence[tuple[bytes, int | None, str]]) -> list[bytes | None]:
+        """Lease ``(data, priority, task id)`` tasks straight to the caller, which runs them next, in one round trip:
+        each one's handle, or None where another copy holds its id or the queue is paused (queue that one)."""
+        members = [_stamp() + data for data, _, _ in tasks]
+        args: list[Any] = [time.time() + self.lease_seconds]
+        for member, (_, priority, task_id) in zip(members, tasks, strict=True):
+            args += [member, -(priority or 0), task_id]
+        with self._producing():
+            leased = self._lease(keys=[self.inflight_key, self.inflight_scores_key, self.ids_key, self.paused_key],
+                                 args=args)
+        return [member if flag else None for member, flag in zip(members, leased, strict=True)]
 
     def add_to_schedule(self, data: bytes, ts: datetime, priority: int | None = None, task_id: str = "",
                         moving: bool = False) -> bool:

@@ -47,6 +47,9 @@ class LeasedSqliteStorage(SqliteStorage):  # type: ignore[misc]
     def enqueue_many(self, tasks: Sequence[tuple[bytes, int | None, str]]) -> list[bool]:
         return [self.enqueue(data, priority, task_id) for data, priority, task_id in tasks]
 
+    def lease_many(self, tasks: Sequence[tuple[bytes, int | None, str]]) -> list[int | None]:
+        return [None for _ in tasks]  # queued as usual: one file, no hop to save
+
     def enqueue(self, data: bytes, priority: int | None = None, task_id: str = "") -> bool:
         with self.db(commit=True) as cursor:
             if not self._hold(cursor, task_id, data, moving=False):

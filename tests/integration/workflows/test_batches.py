@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from app.availability import Unavailable
 from app.bootstrap import Container
 from app.plane.tasks.handling import Succeeded
 from app.workflows.views import run_detail
@@ -68,6 +69,13 @@ def _statuses(container: Container, run_ids: list[str]) -> dict[str, list[tuple[
             for run_id, detail in details.items() if detail is not None}
 
 
+def _finished(container: Container, run_ids: list[str]) -> bool:
+    try:
+        return all(status[0] != "running" for status in _statuses(container, run_ids).values())
+    except Unavailable:  # the database just came back: the engine's backoff after the outage has not run out
+        return False
+
+
 def _batches(container: Container, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     sizes: list[int] = []
     record = container.runner.steps_succeeded
@@ -88,7 +96,7 @@ def test_quick_steps_are_taken_together_and_recorded_in_one_transaction(
     # Given 20 runs whose first steps are queued
     runs = [start(container, "chain", {"log": str(log)}) for _ in range(20)]
     # When one worker works them off
-    _work(container, lambda: all(status[0] != "running" for status in _statuses(container, runs).values()))
+    _work(container, lambda: _finished(container, runs))
     # Then every run succeeded, every step once, in one attempt
     assert _statuses(container, runs) == {run: ["succeeded", ("succeeded", 1), ("succeeded", 1)] for run in runs}
     assert len(step_lines(log)) == 40
@@ -125,7 +133,7 @@ def test_a_batch_whose_recording_meets_a_database_outage_runs_again_as_the_same_
         assert (sum(counts.pending.values()), counts.scheduled, counts.active) == (0, 8, 0)
         # When the database is back
         proxy.forward()
-        _work(container, lambda: all(status[0] != "running" for status in _statuses(container, runs).values()))
+        _work(container, lambda: _finished(container, runs))
         # Then every run finished, and the outage spent no attempt of any step
         assert _statuses(container, runs) == {run: ["succeeded", ("succeeded", 1), ("succeeded", 1)]
                                               for run in runs}
@@ -161,3 +169,24 @@ def test_a_slow_task_hands_the_rest_of_its_batch_back(world: PlaneWorld, tmp_pat
 
 def _ended(log: str) -> list[dict[str, Any]]:
     return [row for row in step_lines(Path(log)) if row.get("event") == "end"]
+
+
+def test_the_worker_that_records_a_step_runs_the_next_itself_and_a_lost_worker_loses_it_to_the_queue(
+        world: PlaneWorld, tmp_path: Path, database_url: str) -> None:
+    container = _plane(world, tmp_path, database_url)
+    huey, storage, log = container.huey, container.huey.leased, tmp_path / "steps.log"
+    run = start(container, "chain", {"log": str(log)})
+    first = huey.dequeue()
+    assert first is not None
+    # When the worker runs the first step and records it
+    huey.execute(first)
+    # Then the second step is leased to this worker, not queued: no hop through the queue, no other taker
+    counts = storage.counts()
+    assert (sum(counts.pending.values()), counts.active) == (0, 2)  # the first's lease goes with the next take
+    assert _statuses(container, [run])[run][2] == ("ready", 0)
+    # And if the worker is lost now, its lease runs out and the step goes back to the queue for another
+    assert storage.reap(now=time.time() + storage.lease_seconds + 1) == 2
+    other = world.container()
+    _work(other, lambda: _finished(other, [run]))
+    assert _statuses(container, [run]) == {run: ["succeeded", ("succeeded", 1), ("succeeded", 1)]}
+    assert [line["step"] for line in step_lines(log)] == ["first", "first", "second"]  # the first ran again: unacked

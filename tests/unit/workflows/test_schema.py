@@ -75,7 +75,8 @@ def test_the_schema_rejects_what_the_loader_rejects(validator: Draft7Validator, 
 def test_the_duration_pattern_accepts_what_parse_duration_accepts(text: str) -> None:
     try:
         parse_duration(text)
-        parses = True
-    except ValueError:
-        parses = False
-    assert (re.fullmatch(DURATION_PATTERN, text) is not None) == parses
+        well_formed = True
+    except ValueError as error:
+        # A pattern cannot bound the magnitude ("143000000w" is past timedelta's range): the loader says so
+        well_formed = "too long a duration" in str(error)
+    assert (re.fullmatch(DURATION_PATTERN, text) is not None) == well_formed
