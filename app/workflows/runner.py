@@ -1,7 +1,8 @@
-"""Durable runs: the engine decides, the runner writes. Every outcome is one transaction that records it,
-marks what became ready and writes those steps' outbox rows through the plane. The first statement
-of each such transaction touches the run row, which serialises outcomes of one run: a row lock on
-PostgreSQL, the write lock on SQLite. Two parallel steps finishing together so fire their join once."""
+"""Durable runs: the engine decides, the runner writes. Every outcome (or a worker's batch of them) is one
+transaction that records it, marks what became ready and writes those steps' outbox rows through the plane.
+The first statements of each such transaction touch the run rows, which serialises outcomes of one run: a
+row lock on PostgreSQL, the write lock on SQLite. Two parallel steps finishing together so fire their join
+once."""
 
 import json
 import logging
