@@ -195,8 +195,8 @@ class PlaneHuey(Huey):  # type: ignore[misc]
 
     def send_many(self, tasks: list[tuple[Envelope, TaskOptions]]) -> None:
         """``send`` for several: those due now go to the queue in one round trip. Those a worker's own outcomes
-        dispatched go straight to its leases instead, and it runs them next: no hop through the queue, and if it
-        dies they return to the queue when their lease runs out."""
+        dispatched go straight to its leases instead, and it runs them itself, after what it took already: no hop
+        through the queue, and if it dies they return to the queue when their lease runs out."""
         due: list[Task] = []
         for envelope, options in tasks:
             task = self.build_task(envelope, options)
@@ -212,7 +212,7 @@ class PlaneHuey(Huey):  # type: ignore[misc]
             kept = [task for task, handle in zip(due, handles, strict=True) if handle is not None]
             for task, handle in zip(due, handles, strict=True):
                 task._lease = handle
-            batch.taken.extendleft(reversed(kept))
+            batch.taken.extend(kept)  # after the tasks it took already: they have waited longer
             due = [task for task in due if task._lease is None]
         if not due:
             return

@@ -106,7 +106,7 @@ return 1
 """
 
 # KEYS: inflight, inflight scores, ids, paused. ARGV: the lease's deadline, then three per task: member, priority
-# score, task id. Each task goes straight to the caller's leases (the worker that dispatched it runs it next) unless
+# score, task id. Each task goes straight to the caller's leases (the worker that dispatched it runs it) unless
 # another copy holds its id or the queue is paused: 1 leased, 0 not.
 LEASE = """
 local leased = {}
@@ -254,7 +254,7 @@ class LeasedRedisStorage(PriorityRedisStorage):  # type: ignore[misc]
             return [bool(added) for added in pipe.execute()]
 
     def lease_many(self, tasks: Sequence[tuple[bytes, int | None, str]]) -> list[bytes | None]:
-        """Lease ``(data, priority, task id)`` tasks straight to the caller, which runs them next, in one round trip:
+        """Lease ``(data, priority, task id)`` tasks straight to the caller, which runs them itself, in one round trip:
         each one's handle, or None where another copy holds its id or the queue is paused (queue that one)."""
         members = [_stamp() + data for data, _, _ in tasks]
         args: list[Any] = [time.time() + self.lease_seconds]

@@ -3,6 +3,8 @@ tasks are taken several at once and their successes recorded in one transaction,
 whose recording meets a database outage loses nothing and spends no attempt; a slow task hands the rest of
 its batch back to the queue, so nothing waits behind it."""
 
+import os
+import signal
 import time
 import uuid
 from collections.abc import Callable
@@ -17,6 +19,7 @@ from app.availability import Unavailable
 from app.bootstrap import Container
 from app.plane.tasks.handling import Succeeded
 from app.workflows.views import run_detail
+from tests.e2e.processes import poll
 from tests.integration.tasks.conftest import PlaneWorld
 from tests.integration.workflows.conftest import start, step_lines, write_workflow
 from tests.proxy import TcpProxy
@@ -190,3 +193,22 @@ def test_the_worker_that_records_a_step_runs_the_next_itself_and_a_lost_worker_l
     _work(other, lambda: _finished(other, [run]))
     assert _statuses(container, [run]) == {run: ["succeeded", ("succeeded", 1), ("succeeded", 1)]}
     assert [line["step"] for line in step_lines(log)] == ["first", "first", "second"]  # the first ran again: unacked
+
+
+def test_a_worker_killed_mid_batch_loses_no_step(world: PlaneWorld, tmp_path: Path, database_url: str) -> None:
+    container = _plane(world, tmp_path, database_url)
+    log = tmp_path / "steps.log"
+    runs = [start(container, "chain", {"log": str(log)}) for _ in range(300)]
+    worker = world.start_worker(concurrency=1)
+    # Given a worker working off quick steps in batches, when it is killed -9 halfway
+    poll(lambda: len(step_lines(log)) >= 150 or None, timeout=60, what="half the steps to run")
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait()
+    # Then another worker finishes every run: what the first had taken, run or not, comes back after its lease
+    world.start_worker(concurrency=1)
+    poll(lambda: _finished(container, runs) or None, timeout=120, what="every run to finish")
+    assert _statuses(container, runs) == {run: ["succeeded", ("succeeded", 1), ("succeeded", 1)] for run in runs}
+    ran = {(line["run"], line["step"]) for line in step_lines(log)}
+    assert ran == {(run, step) for run in runs for step in ("first", "second")}
+    # Some ran twice (at least once): what it had taken or not yet acked, and sends whose outbox rows it had not yet
+    # deleted, which the relay sends again; their second outcome changes nothing, as the statuses show
