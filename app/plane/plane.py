@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, Executable, bindparam, delete, event, insert, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col
 
 from app.availability import Unavailable
@@ -28,11 +29,9 @@ from app.plane.tasks.policy import Priority, RetryPolicy, TaskOptions
 from app.plane.tasks.registry import DEFAULT, TaskRegistry
 
 log = logging.getLogger(__name__)
-_PENDING = "flowplane_outbox_pending"
-_LISTENING = "flowplane_outbox_listening"
+_PENDING = "flowplane_outbox_pending"  # session info: plane -> what it sends once the transaction commits
 _CONFIRM_NOW = "flowplane_outbox_confirm_now"
-_DEFERRED = "flowplane_outbox_deferred"  # rows to write with the transaction's last statements
-_DEFERRING = "flowplane_outbox_deferring"
+_DEFERRED = "flowplane_outbox_deferred"  # session info: plane -> rows to write with the transaction's last statements
 _OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 _INSERT = (insert(_OUTBOX).values({name: bindparam(name) for name in ("kind", "envelope", "options", "created_at")})
            .returning(_OUTBOX.c.id))
@@ -109,7 +108,7 @@ class Plane:
         or with the transaction's last statements when it defers them; its send queued for after the commit."""
         created_at = _now()
         row = {"kind": kind, "envelope": envelope.to_json(), "options": options_json, "created_at": created_at}
-        if (unwritten := session.info.get(_DEFERRED)) is not None:
+        if (unwritten := session.info.get(_DEFERRED, {}).get(self)) is not None:
             unwritten.append((row, created_at, envelope, options))
             return
         outbox_id = session.execute(_INSERT, row).scalar_one()
@@ -118,16 +117,12 @@ class Plane:
     def defer_outbox(self, session: Session) -> None:
         """Hold the outbox rows ``session``'s transaction writes from now on until ``write_outbox`` (or, at the
         latest, its commit): a caller with statements of its own to end with sends them all in one round trip."""
-        if not session.info.get(_DEFERRING):
-            session.info[_DEFERRING] = True  # listeners stay for the session's life; it is short
-            event.listen(session, "before_commit", lambda _: self.write_outbox(session))
-            event.listen(session, "after_rollback", lambda _: session.info.pop(_DEFERRED, None))
-        session.info.setdefault(_DEFERRED, [])
+        session.info.setdefault(_DEFERRED, {}).setdefault(self, [])
 
     def write_outbox(self, session: Session, statements: Sequence[tuple[Executable, Params]] = ()) -> None:
         """Run ``statements`` and write the outbox rows held back, together (one round trip on PostgreSQL); the
         rows are no longer held back after it."""
-        unwritten = session.info.pop(_DEFERRED, None) or []
+        unwritten = session.info.get(_DEFERRED, {}).pop(self, None) or []
         if not unwritten and not statements:
             return
         results = execute_all(session.connection(), [*statements, *((_INSERT, row) for row, _, _, _ in unwritten)])
@@ -166,15 +161,10 @@ class Plane:
         self._insert(session, "task", envelope, options, options.to_json())
 
     def _after_commit(self, session: Session) -> list[tuple[int, datetime, Envelope, Any]]:
-        if not session.info.get(_LISTENING):
-            session.info[_LISTENING] = True  # listeners stay for the session's life; it is short
-            event.listen(session, "after_commit", self._on_commit)
-            event.listen(session, "after_rollback", _forget)
-        pending: list[tuple[int, datetime, Envelope, Any]] = session.info.setdefault(_PENDING, [])
+        pending: list[tuple[int, datetime, Envelope, Any]] = session.info.setdefault(_PENDING, {}).setdefault(self, [])
         return pending
 
-    def _on_commit(self, session: Session) -> None:
-        pending = session.info.pop(_PENDING, [])
+    def _on_commit(self, session: Session, pending: list[tuple[int, datetime, Envelope, Any]]) -> None:
         sent: list[tuple[int, datetime]] = []
         events: list[Pending] = []
         tasks: list[tuple[int, datetime, Envelope, Any]] = []
@@ -277,8 +267,24 @@ class Plane:
         return [outbox_id for outbox_id, envelope, _ in events if envelope.id not in failed]
 
 
-def _forget(session: Session) -> None:
+# Once for every session (listening on each new one costs more than a start's statements): a session's planes
+# write what they held back before it commits, send what it wrote after, and forget both if it rolls back.
+@event.listens_for(OrmSession, "before_commit")
+def _write_held_back(session: OrmSession) -> None:
+    for plane in list(session.info.get(_DEFERRED, {})):
+        plane.write_outbox(session)
+
+
+@event.listens_for(OrmSession, "after_commit")
+def _send_committed(session: OrmSession) -> None:
+    for plane, pending in session.info.pop(_PENDING, {}).items():
+        plane._on_commit(session, pending)
+
+
+@event.listens_for(OrmSession, "after_rollback")
+def _forget(session: OrmSession) -> None:
     session.info.pop(_PENDING, None)
+    session.info.pop(_DEFERRED, None)
 
 
 def _claim_unique(session: Session, key: str, task_id: str, ttl: timedelta) -> str:

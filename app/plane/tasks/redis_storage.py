@@ -19,7 +19,7 @@ from typing import Any
 from huey.storage import PriorityRedisStorage
 from redis import ConnectionPool, Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.availability import Availability
@@ -247,10 +247,21 @@ class LeasedRedisStorage(PriorityRedisStorage):  # type: ignore[misc]
 
     def enqueue_many(self, tasks: Sequence[tuple[bytes, int | None, str]]) -> list[bool]:
         """Queue several ``(data, priority, task id)`` in one round trip; for each, False when its id was held."""
-        with self._producing(), self.conn.pipeline(transaction=False) as pipe:
+        if len(tasks) == 1:
+            return [self.enqueue(*tasks[0])]
+        with self._producing():
+            try:
+                return self._enqueue_pipelined(tasks)
+            except NoScriptError:  # the server lost its scripts (restarted, flushed): load it, once
+                self.conn.script_load(ENQUEUE)
+                return self._enqueue_pipelined(tasks)
+
+    def _enqueue_pipelined(self, tasks: Sequence[tuple[bytes, int | None, str]]) -> list[bool]:
+        # EVALSHA by hand: a pipeline of Script calls first asks the server whether it has them, a round trip more
+        with self.conn.pipeline(transaction=False) as pipe:
             for data, priority, task_id in tasks:
-                self._enqueue(keys=[self.queue_key, self.wake_key, self.ids_key],
-                              args=[_stamp() + data, -(priority or 0), task_id], client=pipe)
+                pipe.evalsha(self._enqueue.sha, 3, self.queue_key, self.wake_key, self.ids_key,
+                             _stamp() + data, -(priority or 0), task_id)
             return [bool(added) for added in pipe.execute()]
 
     def lease_many(self, tasks: Sequence[tuple[bytes, int | None, str]]) -> list[bytes | None]:
