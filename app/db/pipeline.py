@@ -10,7 +10,7 @@ parameters go through the bind processors of their columns' types."""
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from psycopg.pq import TransactionStatus
+from psycopg.pq import ExecStatus, TransactionStatus
 from sqlalchemy import Connection, Executable
 
 Params = Mapping[str, Any] | Sequence[Mapping[str, Any]]  # one row, or several (executemany)
@@ -54,7 +54,13 @@ def _pipelined(connection: Connection, driver: Any, statements: Sequence[tuple[E
             else:
                 cursor.executemany(compiled.string, [_bound(compiled, row) for row in params])
             cursors.append(cursor)
-    return [cursor.fetchall() if cursor.description is not None else [] for cursor in cursors]
+    return [cursor.fetchall() if _has_rows(cursor) else [] for cursor in cursors]
+
+
+def _has_rows(cursor: Any) -> bool:
+    """Whether the statement returned rows (its result's status; ``description`` would build its columns first)."""
+    result = cursor.pgresult
+    return result is not None and result.status == ExecStatus.TUPLES_OK
 
 
 def _compiled(connection: Connection, statement: Executable) -> Any:
