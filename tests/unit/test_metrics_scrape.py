@@ -108,7 +108,7 @@ def test_a_source_that_does_not_answer_in_time_is_down_and_read_once_until_it_an
         return {"consumers": {}}
 
     collector = FlowplaneCollector(Storage(Gate(opened=True)), engine, queue="q", event_stats=stats,
-                                   timeout=0.3, reuse=0)
+                                   timeout=1.0, reuse=0)  # the sources that answer must, on a loaded machine too
     # When the broker does not answer, the scrapes go on without it, and no second read of it starts
     for _ in range(3):
         sources = up(list(collector.collect()))
