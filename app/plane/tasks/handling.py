@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
 from app.plane.envelope import Envelope
-from app.plane.tasks.policy import TaskOptions
+from app.plane.tasks.policy import Priority, RetryPolicy, TaskOptions
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,29 @@ class Failure:
     error: str
     traceback: str
     attempts: int
+
+    @classmethod
+    def of(cls, task_id: str, name: str, args: tuple[Any, ...], error: str, trace: str, queue: str) -> "Failure":
+        """A task's failure from its arguments (envelope, options), with whatever of them can be read."""
+        envelope_json, options_json = args[0], args[1]
+        try:
+            envelope = Envelope.from_json(envelope_json)
+        except (ValueError, KeyError, TypeError):  # kept under a fresh id when its own is not one an envelope takes
+            undecodable = {"undecodable": str(envelope_json), "task_id": task_id}
+            try:
+                envelope = Envelope(kind="task", type=name, payload=undecodable, id=task_id)
+            except ValueError:
+                envelope = Envelope(kind="task", type=name, payload=undecodable)
+        try:
+            options = TaskOptions.from_json(options_json)
+        except (ValueError, KeyError, TypeError):
+            options = unknown_options(queue)
+        return cls(envelope=envelope, options=options, error=error, traceback=trace, attempts=envelope.attempt)
+
+
+def unknown_options(queue: str) -> TaskOptions:
+    """What a dead letter records of a task whose own options cannot be read."""
+    return TaskOptions(queue=queue, priority=Priority.MEDIUM, retry=RetryPolicy(attempts=1), timeout=None)
 
 
 @dataclass(frozen=True)

@@ -1,22 +1,16 @@
 """Huey, extended where it is at-most-once: leased dequeue, ack after execution, hand-back on
 interrupt, backoff with jitter, dead letters. Everything else — task classes, serialisation, the
-consumer's processes, SIGALRM timeouts — is Huey's own.
-
-While its tasks run quickly, a worker takes several at once (one Redis round trip, which also acks the
-last ones) and records their steps' successes together (one transaction): a batch. A success is
-recorded before its task is acked, as one at a time; what cannot be recorded runs again."""
+consumer's processes, SIGALRM timeouts — is Huey's own. A worker's batches are app/plane/tasks/batches.py."""
 
 import contextlib
 import json
 import logging
 import math
 import random
-import threading
 import time
 import traceback
-from collections import deque
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,11 +22,12 @@ from huey.exceptions import RetryTask
 from app import logs
 from app.db.errors import unreachable
 from app.plane.envelope import Envelope
-from app.plane.tasks.handling import Context, Failure, ProcessLocal, StepObserver, Succeeded
-from app.plane.tasks.policy import Priority, RetryPolicy, TaskOptions
+from app.plane.tasks.batches import Batches, Deferred
+from app.plane.tasks.handling import Context, Failure, ProcessLocal, StepObserver, Succeeded, unknown_options
+from app.plane.tasks.policy import TaskOptions
 from app.plane.tasks.registry import PermanentError, TaskRegistry, TaskSpec
 from app.plane.tasks.starts import StartMarks
-from app.plane.tasks.storage import Ack, LeasedStorage
+from app.plane.tasks.storage import Ack, LeasedStorage, minute_of
 
 log = logging.getLogger(__name__)
 STALL_DELAY = (1.0, 5.0)  # seconds before a task that found the database unreachable runs again
@@ -51,37 +46,6 @@ def _log_fields(task: Task) -> dict[str, Any]:
         return fields
 
 
-def _unknown_options(queue: str) -> TaskOptions:
-    """What a dead letter records of a task whose own options cannot be read."""
-    return TaskOptions(queue=queue, priority=Priority.MEDIUM, retry=RetryPolicy(attempts=1), timeout=None)
-
-
-def minute_of(now: datetime | None = None) -> int:
-    """The minute bucket outcome counters use."""
-    return int((now or datetime.now(UTC)).timestamp() // 60)
-
-
-@dataclass
-class _Deferred:
-    """A step's task that succeeded, its outcome to be recorded with its batch's, then its ack sent."""
-
-    task: Task
-    outcome: Succeeded
-    finished: float  # time.monotonic()
-    ack: Ack | None = None
-
-
-@dataclass
-class _Batch:
-    """A worker thread's batch: tasks taken and not run yet, successes not recorded yet, acks not sent yet."""
-
-    taken: deque[Task] = field(default_factory=deque)
-    deferred: list[_Deferred] = field(default_factory=list)
-    acks: list[Ack] = field(default_factory=list)
-    quick: bool = False  # the last task ran quickly: take several
-    keeping: bool = False  # recording its outcomes: what they dispatch, this worker runs next
-
-
 class PlaneHuey(Huey):  # type: ignore[misc]
     def __init__(self, storage: LeasedStorage, registry: TaskRegistry, *,
                  services: Callable[[], Any] = lambda: None,
@@ -97,8 +61,7 @@ class PlaneHuey(Huey):  # type: ignore[misc]
         self._interrupted: set[str] = set()
         self._stall_warned = float("-inf")
         self._unrecorded: set[str] = set()
-        self.batch = batch  # tasks a worker takes at once while they run quickly
-        self._batches: dict[int, _Batch] = {}  # by thread: the heartbeat reads the others'
+        self.batches = Batches(storage, batch, lambda: self.steps, self._not_recorded)
         self.current_lease: Any = None  # read by the worker's heartbeat thread
         self.current_task: tuple[Task, float] | None = None  # (it, when its timeout runs out): for the heartbeat
         self.task_classes: dict[str, type[Task]] = {}
@@ -131,9 +94,8 @@ class PlaneHuey(Huey):  # type: ignore[misc]
             try:
                 result = spec.handler(Context(envelope, self.services.get()), envelope.payload)
                 output = dict(result) if result is not None else None
-                if step is not None and self.batch > 1 and getattr(task, "_lease", None) is not None:
-                    task._deferred = _Deferred(task, Succeeded(envelope, output, began), time.monotonic())
-                    self._batch().deferred.append(task._deferred)  # recorded with its batch, before its ack
+                if step is not None and self.batches.on and getattr(task, "_lease", None) is not None:
+                    self.batches.defer(task, Succeeded(envelope, output, began))
                 elif step is not None:  # before the ack: if recording fails, the task runs again (handlers dedupe)
                     step.step_succeeded(envelope, output, began)
             except PermanentError:
@@ -206,8 +168,8 @@ class PlaneHuey(Huey):  # type: ignore[misc]
                 due.append(task)
         for task in due:
             self._emit(S.SIGNAL_ENQUEUED, task)
-        batch = self._batches.get(threading.get_ident())
-        if due and batch is not None and batch.keeping:
+        batch = self.batches.keeping()
+        if due and batch is not None:
             handles = self.leased.lease_many([(self.serialize_task(task), task.priority, task.id) for task in due])
             kept = [task for task, handle in zip(due, handles, strict=True) if handle is not None]
             for task, handle in zip(due, handles, strict=True):
@@ -228,87 +190,26 @@ class PlaneHuey(Huey):  # type: ignore[misc]
             log.info("task %s is queued, scheduled or running already; the copy sent again adds nothing", task.id)
 
     # -- consuming -----------------------------------------------------------------------------
-    def _batch(self) -> _Batch:
-        batch = self._batches.get(threading.get_ident())
-        if batch is None:
-            batch = self._batches[threading.get_ident()] = _Batch()
-        return batch
-
     def held_leases(self) -> list[Any]:
-        """The leases this process holds: its running tasks', and those of its batches' tasks waiting to run, to
-        have their success recorded or to be acked. The heartbeat keeps them all alive."""
-        held = [self.current_lease] if self.current_lease is not None else []
-        for batch in list(self._batches.values()):
-            held += [task._lease for task in list(batch.taken)]
-            held += [entry.task._lease for entry in list(batch.deferred)]
-            held += [ack.handle for ack in list(batch.acks)]
-        return held
+        """The leases this process holds: its running task's, and its batches'. The heartbeat keeps them alive."""
+        held: list[Any] = [self.current_lease] if self.current_lease is not None else []
+        return held + self.batches.held()
 
     def dequeue(self) -> Task | None:
-        batch = self._batch()
-        if batch.taken:
-            return batch.taken.popleft()
-        self.record_deferred()
-        acks = batch.acks
-        leased = self.leased.take_many(acks, self.batch if batch.quick else 1)
-        batch.acks = batch.acks[len(acks):]  # sent (kept if the take failed: sent with the next one)
-        tasks: list[Task] = []
-        for handle, data in leased:
-            try:
-                task = self.deserialize_task(data)
-            except Exception as exc:  # a message no registered task can read (a type this worker does not know)
-                self._dead_letter_unreadable(handle, data, exc)
-                continue
-            task._lease = handle
-            tasks.append(task)
-        if not tasks:
+        return self.batches.next(self._read)
+
+    def _read(self, handle: Any, data: bytes) -> Task | None:
+        try:
+            task = self.deserialize_task(data)
+        except Exception as exc:  # a message no registered task can read (a type this worker does not know)
+            self._dead_letter_unreadable(handle, data, exc)
             return None
-        batch.taken.extend(tasks[1:])
-        return tasks[0]
+        task._lease = handle
+        return task
 
-    def record_deferred(self) -> None:
-        """Record the batch's successes in one transaction, then queue their acks. One that cannot be recorded
-        runs again: as the same attempt when the database is unreachable, else as a failed attempt."""
-        batch = self._batch()
-        deferred, batch.deferred = batch.deferred, []
-        if not deferred or self.steps is None:
-            return
-        try:
-            with self._keeping():
-                self.steps.steps_succeeded([entry.outcome for entry in deferred])
-        except Exception as exc:
-            if len(deferred) > 1 and not unreachable(exc):  # one that cannot be recorded holds no other back
-                log.warning("could not record %d step outcomes together (%s: %s); recording each alone",
-                            len(deferred), type(exc).__name__, exc)
-                for entry in deferred:
-                    self._record_alone(entry)
-            else:
-                for entry in deferred:
-                    self._not_recorded(entry, exc)
-            return
-        batch.acks += [entry.ack for entry in deferred if entry.ack is not None]
-
-    @contextlib.contextmanager
-    def _keeping(self) -> Iterator[None]:
-        batch = self._batch()
-        batch.keeping = True
-        try:
-            yield
-        finally:
-            batch.keeping = False
-
-    def _record_alone(self, entry: _Deferred) -> None:
-        assert self.steps is not None
-        try:
-            with self._keeping():
-                self.steps.step_succeeded(*entry.outcome)
-        except Exception as exc:
-            self._not_recorded(entry, exc)
-            return
-        if entry.ack is not None:
-            self._batch().acks.append(entry.ack)
-
-    def _not_recorded(self, entry: _Deferred, exc: Exception) -> None:
+    def _not_recorded(self, entry: Deferred, exc: Exception) -> Ack | None:
+        """A success its batch could not record runs again: as the same attempt when the database is unreachable,
+        else as a failed attempt. The ack to send, None while the task stays leased (to be delivered again)."""
         task = entry.task
         with logs.context(**_log_fields(task)):
             if unreachable(exc):
@@ -322,11 +223,15 @@ class PlaneHuey(Huey):  # type: ignore[misc]
                 outcome = "failed"
         if task.id in self._unrecorded:
             self._unrecorded.discard(task.id)  # the lease runs out and it is delivered again
-        elif entry.ack is not None:
-            self._batch().acks.append(entry.ack._replace(outcome=outcome))
-            if getattr(task, "_dead", False):
-                with contextlib.suppress(Exception):
-                    self._send_acks()
+            return None
+        if entry.ack is None:
+            return None
+        ack: Ack = entry.ack._replace(outcome=outcome)
+        if getattr(task, "_dead", False):  # at once: see execute
+            with contextlib.suppress(Exception):
+                self.leased.ack(*ack)
+                return None
+        return ack
 
     def _dead_letter_unreadable(self, handle: Any, data: bytes, exc: Exception) -> None:
         """Keep it as a dead letter (an operator retries it once a worker knows it), and end its hold."""
@@ -336,7 +241,7 @@ class PlaneHuey(Huey):  # type: ignore[misc]
         except Exception:
             task_id, name, args = "", "unreadable", ()
         if len(args) < 2:
-            args = (data.decode("utf-8", "replace")[:10_000], _unknown_options(self.name).to_json())
+            args = (data.decode("utf-8", "replace")[:10_000], unknown_options(self.name).to_json())
         if self._dead_letter(task_id, name, args, f"{type(exc).__name__}: {exc}", "", None):
             self.leased.ack(handle, task_id=task_id)
 
@@ -350,7 +255,7 @@ class PlaneHuey(Huey):  # type: ignore[misc]
                 return super().execute(task, timestamp)
         finally:
             self.current_lease, self.current_task = None, None
-            batch, seconds = self._batch(), time.perf_counter() - started
+            seconds, ack = time.perf_counter() - started, None
             if handle is not None:
                 if task.id in self._interrupted:
                     self._interrupted.discard(task.id)
@@ -359,22 +264,13 @@ class PlaneHuey(Huey):  # type: ignore[misc]
                     self._unrecorded.discard(task.id)  # the lease runs out and it is delivered again
                 else:
                     ack = Ack(handle, getattr(task, "_outcome", None), minute_of(), task.name, seconds, task.id)
-                    if (deferred := getattr(task, "_deferred", None)) is not None:
-                        deferred.ack = ack  # sent once its success is recorded
-                    else:
-                        batch.acks.append(ack)
-                    if getattr(task, "_dead", False):
-                        # At once, not with the next take: an operator's retry of the dead letter is refused
-                        # while the queue still holds its id. (If this fails, the lease lapses, the task runs
-                        # once more as its last attempt, and is kept again.)
-                        with contextlib.suppress(Exception):
-                            self._send_acks()
-            batch.quick = seconds < QUICK
-            if not batch.quick:  # the rest of its batch waited behind it: other workers may be free for them
-                self._hand_back_taken()
-            if batch.deferred and (not batch.taken or not batch.quick
-                                   or time.monotonic() - batch.deferred[0].finished > LINGER):
-                self.record_deferred()
+            self.batches.finished(task, ack, seconds)
+            if ack is not None and getattr(task, "_dead", False):
+                # At once, not with the next take: an operator's retry of the dead letter is refused while the
+                # queue still holds its id. (If this fails, the lease lapses, the task runs once more as its last
+                # attempt, and is kept again.)
+                with contextlib.suppress(Exception):
+                    self.batches.send_acks()
 
     def give_up(self, task: Task, error: str, seconds: float) -> None:
         """End the attempt of a task stuck past its timeout, from the heartbeat thread of a worker process about
@@ -398,26 +294,7 @@ class PlaneHuey(Huey):  # type: ignore[misc]
     def flush_ack(self) -> None:
         """The worker is stopping: record the batch's successes, hand back the tasks it has not run, and send
         the acks now instead of with the next take."""
-        self.record_deferred()
-        self._hand_back_taken()
-        self._send_acks()
-
-    def _hand_back_taken(self) -> None:
-        """Return the tasks taken and not run yet to the queue; any it cannot return it runs itself."""
-        batch = self._batch()
-        while batch.taken:
-            try:
-                self.leased.release(batch.taken[0]._lease)
-            except Exception as exc:
-                log.warning("could not hand %d taken task(s) back to the queue: %s", len(batch.taken), exc)
-                return
-            batch.taken.popleft()
-
-    def _send_acks(self) -> None:
-        batch = self._batch()
-        if acks := batch.acks:
-            self.leased.take_many(acks, 0)
-            batch.acks = batch.acks[len(acks):]
+        self.batches.flush()
 
     # The plane offers delete instead of Huey's revocation, so a task costs two Redis round trips
     # (take, ack) rather than Huey's revocation look-up and clean-up on top.
@@ -509,20 +386,8 @@ class PlaneHuey(Huey):  # type: ignore[misc]
     def _dead_letter(self, task_id: str, name: str, args: tuple[Any, ...], error: str, trace: str,
                      began: datetime | None) -> bool:
         """Record a task that will not run again; False (it stays leased, for redelivery) if that failed."""
-        envelope_json, options_json = args[0], args[1]
-        try:
-            envelope = Envelope.from_json(envelope_json)
-        except (ValueError, KeyError, TypeError):  # kept under a fresh id when its own is not one an envelope takes
-            undecodable = {"undecodable": str(envelope_json), "task_id": task_id}
-            try:
-                envelope = Envelope(kind="task", type=name, payload=undecodable, id=task_id)
-            except ValueError:
-                envelope = Envelope(kind="task", type=name, payload=undecodable)
-        try:
-            options = TaskOptions.from_json(options_json)
-        except (ValueError, KeyError, TypeError):
-            options = _unknown_options(self.name)
-        failure = Failure(envelope=envelope, options=options, error=error, traceback=trace, attempts=envelope.attempt)
+        failure = Failure.of(task_id, name, args, error, trace, self.name)
+        envelope = failure.envelope
         log.error("task %s %s is dead after %d attempt(s): %s", envelope.type, task_id, envelope.attempt, error)
         try:
             self._on_dead(failure)

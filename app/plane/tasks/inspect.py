@@ -13,8 +13,9 @@ from app.db.models import DeadLetter
 from app.plane.envelope import Envelope
 from app.plane.plane import Plane
 from app.plane.tasks import dead
-from app.plane.tasks.huey_plane import PlaneHuey, minute_of
+from app.plane.tasks.huey_plane import PlaneHuey
 from app.plane.tasks.policy import Priority, TaskOptions
+from app.plane.tasks.storage import minute_of
 
 STATES = ("pending", "scheduled", "retrying", "active", "dead")
 SCAN_LIMIT = 10_000  # members decoded at most per listing: inspection must not stall a huge queue

@@ -4,7 +4,7 @@ due tasks, one copy per task id, pause, outcome counters and inspection. Redis a
 import bisect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol
 
 STATES = ("pending", "scheduled", "active")
@@ -23,6 +23,11 @@ class Ack(NamedTuple):
     task: str = ""
     seconds: float = 0.0  # how long it ran: one observation of the duration histogram
     task_id: str = ""  # whose hold on the queue ends with the lease
+
+
+def minute_of(now: datetime | None = None) -> int:
+    """The minute bucket outcome counters use."""
+    return int((now or datetime.now(UTC)).timestamp() // 60)
 
 
 def total_fields(outcome: str, task: str, seconds: float) -> tuple[str, str, int]:

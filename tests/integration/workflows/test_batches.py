@@ -163,7 +163,7 @@ def test_a_slow_task_hands_the_rest_of_its_batch_back(world: PlaneWorld, tmp_pat
     # Then the other four are back in the queue for any worker, and this one holds none
     counts = huey.leased.counts()
     assert (sum(counts.pending.values()), counts.active) == (4, 1)  # its own, acked with the next take
-    assert huey.held_leases() == [huey._batch().acks[0].handle]
+    assert huey.held_leases() == [huey.batches.current().acks[0].handle]
     # And they all still run, once each
     seen: dict[str, Any] = {}
     _work(container, lambda: len(seen.update({row["tag"]: row for row in _ended(log)}) or seen) == 5)
